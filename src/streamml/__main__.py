@@ -1,0 +1,3 @@
+from streamml.cli import main
+
+main()

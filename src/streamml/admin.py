@@ -1,0 +1,54 @@
+"""Topic administration with confluent-kafka's AdminClient."""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streamml.errors import ServiceError
+from streamml.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    """Every topic streamml reads or writes; model snapshots are compacted."""
+    topics = settings.topics
+    specs = []
+    for name in topics.all():
+        config = {"cleanup.policy": "compact"} if name == topics.model_snapshots else {}
+        specs.append(
+            NewTopic(
+                name,
+                num_partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication_factor,
+                config=config,
+            )
+        )
+    return specs
+
+
+def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created.
+
+    Existing topics are left as they are (their partition count is the operator's).
+    """
+    admin = AdminClient(settings.kafka_client_config())
+    futures = admin.create_topics(topic_specs(settings), operation_timeout=timeout)
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout)
+            created.append(name)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise ServiceError(
+                f"cannot create topic {name!r} on {settings.kafka_bootstrap_servers}: {error}"
+            ) from exc
+    if created:
+        logger.info("created topics %s", ", ".join(created))
+    return created

@@ -1,0 +1,85 @@
+"""The ``streamml`` command line: the one place that builds :class:`Settings`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from streamml.errors import StreamMLError
+from streamml.settings import Settings
+
+
+class StreamMLGroup(click.Group):
+    """A click group that turns :class:`StreamMLError` into one line on stderr and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except StreamMLError as error:
+            click.echo(f"streamml: error: {error}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=StreamMLGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """streamml: streaming ML on Kafka (settings from STREAMML_* environment variables)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = Settings()
+
+
+@main.command()
+@click.option("--loglevel", default="info", show_default=True)
+@click.pass_obj
+def worker(settings: Settings, loglevel: str) -> None:
+    """Run the stream worker (scores, learns, dead-letters) until SIGINT/SIGTERM."""
+    from streamml.worker import run_worker
+
+    run_worker(settings, loglevel)
+
+
+@main.group()
+def topics() -> None:
+    """Manage streamml's topics."""
+
+
+@topics.command("create")
+@click.pass_obj
+def topics_create(settings: Settings) -> None:
+    """Create every topic streamml uses that does not exist yet."""
+    from streamml.admin import ensure_topics
+
+    created = ensure_topics(settings)
+    click.echo(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
+
+
+@main.command()
+@click.option("--transactions", default=3000, show_default=True, help="Fraud events to replay.")
+@click.option("--texts", default=1000, show_default=True, help="Emotion texts to replay.")
+@click.option("--rate", default=1000.0, show_default=True, help="Records per second.")
+@click.option("--keep-services", is_flag=True, help="Leave Kafka running afterwards.")
+@click.pass_obj
+def demo(settings: Settings, transactions: int, texts: int, rate: float, keep_services: bool) -> None:
+    """Start Kafka, run the worker, replay real data, show what came out, stop everything."""
+    from streamml.demo import DemoPlan, run_demo
+
+    run_demo(settings, DemoPlan(transactions, texts, rate, keep_services))
+
+
+def _register() -> None:
+    from streamml.replay_cli import produce, tail
+    from streamml.services.cli import services
+
+    main.add_command(services)
+    main.add_command(produce)
+    main.add_command(tail)
+
+
+_register()

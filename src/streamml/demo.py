@@ -1,0 +1,176 @@
+"""``streamml demo``: the whole slice on one machine, started and stopped by itself."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+
+from streamml.admin import ensure_topics
+from streamml.contracts import decode_record
+from streamml.datasets import get_source
+from streamml.produce import replay
+from streamml.records import DeadLetter, Prediction
+from streamml.services.kafka import LocalKafka
+from streamml.settings import Settings
+
+console = Console(stderr=True)
+
+# A few records no contract accepts, so the dead-letter path shows up in the demo.
+MALFORMED = [b"", b"not avro, not json", b'{"event_id": "x"}', b"\xc3\x01" + b"\x00" * 8 + b"\x02"]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPlan:
+    transactions: int
+    texts: int
+    rate: float
+    keep_services: bool
+
+
+@dataclass(slots=True)
+class Outcome:
+    predictions: list[Prediction] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+def run_demo(settings: Settings, plan: DemoPlan) -> None:
+    """Run the demo; Ctrl-C at any point still stops the worker and the broker."""
+    kafka = LocalKafka(settings)
+    started_kafka = not kafka.status().running
+    kafka.up()
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        ensure_topics(settings)
+        outputs = [settings.topics.fraud_predictions, settings.topics.emotion_predictions]
+        marks = _end_offsets(settings, [*outputs, settings.topics.dead_letters])
+        worker = _start_worker(settings)
+        expected = _replay_slice(settings, plan)
+        outcome = _collect(settings, marks, expected)
+        _report(outcome, settings)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: stopping cleanly[/yellow]")
+    finally:
+        if worker is not None:
+            _stop_worker(worker)
+        if started_kafka and not plan.keep_services:
+            kafka.down()
+
+
+def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    log_path = settings.state_dir / "demo-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    console.print(f"starting the worker (log: {log_path})")
+    env = {**os.environ, "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamml", "worker"], stdout=log, stderr=log, env=env
+        )
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    console.print(f"worker stopped (exit code {worker.returncode})")
+
+
+def _replay_slice(settings: Settings, plan: DemoPlan) -> int:
+    fraud = itertools.islice(get_source("fraud", settings).records(), plan.transactions * 2)
+    texts = itertools.islice(get_source("emotion6", settings).records(), plan.texts)
+    records = [*fraud, *texts]
+    console.print(f"replaying {len(records)} records at {plan.rate:.0f}/s")
+    replay(settings, records, rate=plan.rate, progress=True, fmt=settings.output_format)
+    producer = Producer(settings.kafka_client_config())
+    for raw in MALFORMED:
+        producer.produce(settings.topics.transactions, raw)
+    producer.flush(30)
+    events = sum(1 for r in records if type(r).__name__ in ("Transaction", "TextEvent"))
+    return events + len(MALFORMED)
+
+
+def _end_offsets(settings: Settings, topics: list[str]) -> list[TopicPartition]:
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": "streamml-demo-marks"})
+    try:
+        marks = []
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            for partition in meta.partitions:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
+                marks.append(TopicPartition(topic, partition, high))
+        return marks
+    finally:
+        consumer.close()
+
+
+def _collect(settings: Settings, marks: list[TopicPartition], expected: int) -> Outcome:
+    consumer = Consumer(
+        {**settings.kafka_client_config(), "group.id": "streamml-demo", "enable.auto.commit": False}
+    )
+    consumer.assign(marks)
+    outcome = Outcome()
+    deadline = time.monotonic() + 120
+    with console.status("waiting for the worker's outputs") as status:
+        while len(outcome.predictions) + len(outcome.dead_letters) < expected:
+            if time.monotonic() > deadline:
+                console.print("[red]timed out waiting for outputs[/red]")
+                break
+            for message in consumer.consume(500, timeout=0.5):
+                if message.error() is None:
+                    _add(outcome, settings, message.topic(), message.value())
+            status.update(
+                f"outputs: {len(outcome.predictions)} predictions, "
+                f"{len(outcome.dead_letters)} dead letters of {expected}"
+            )
+    consumer.close()
+    return outcome
+
+
+def _add(outcome: Outcome, settings: Settings, topic: str, value: bytes) -> None:
+    if topic == settings.topics.dead_letters:
+        outcome.dead_letters.append(decode_record(DeadLetter, value))
+    else:
+        outcome.predictions.append(decode_record(Prediction, value))
+
+
+def _report(outcome: Outcome, settings: Settings) -> None:
+    predictions = outcome.predictions
+    if predictions:
+        times = sorted(p.processed_time for p in predictions)
+        span = max((times[-1] - times[0]).total_seconds(), 1e-3)
+        console.print(f"[bold]{len(predictions)} predictions, {len(predictions) / span:.0f}/s[/bold]")
+    table = Table("event id", "task", "model version", "score / class", "probability")
+    for p in _sample(predictions):
+        top = p.predicted_class or ""
+        value = f"{p.score:.4f}" if p.score is not None else top
+        proba = f"{(p.probabilities or {}).get(top, 0.0):.3f}" if top else ""
+        table.add_row(p.event_id, p.task, p.model_version, value, proba)
+    console.print(table)
+    kinds = Counter(d.error_kind for d in outcome.dead_letters)
+    console.print(f"[bold]{len(outcome.dead_letters)} dead letters[/bold]: {dict(kinds)}")
+    for letter in outcome.dead_letters[:5]:
+        console.print(
+            f"  {letter.source_topic}[{letter.source_partition}]@{letter.source_offset} "
+            f"{letter.error_kind}: {letter.message}"
+        )
+    console.print(f"worker log: {Path(settings.state_dir) / 'demo-worker.log'}")
+
+
+def _sample(predictions: list[Prediction]) -> list[Prediction]:
+    fraud = [p for p in predictions if p.task == "fraud"][-3:]
+    texts = [p for p in predictions if p.task != "fraud"][-3:]
+    return fraud + texts

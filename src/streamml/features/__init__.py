@@ -1,0 +1,1 @@
+"""Feature stages: typed records in, flat ``dict[str, float]`` (River's ``x``) out."""

@@ -1,0 +1,1 @@
+"""Local services (Kafka, MinIO) that the project builds and starts itself."""

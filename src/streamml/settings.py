@@ -1,0 +1,132 @@
+"""One frozen settings object, read once at the edge (``STREAMML_`` environment prefix).
+
+Library code never reads the environment: entry points build :class:`Settings` and pass
+it down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WireFormat = Literal["avro", "json"]
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "streamml"
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names, all derived from one optional prefix so deployments can share a cluster."""
+
+    transactions: str
+    texts: str
+    fraud_labels: str
+    emotion_labels: str
+    fraud_predictions: str
+    emotion_predictions: str
+    dead_letters: str
+    drift_alerts: str
+    model_snapshots: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> Topics:
+        names = {
+            "transactions": "transactions",
+            "texts": "texts",
+            "fraud_labels": "fraud-labels",
+            "emotion_labels": "emotion-labels",
+            "fraud_predictions": "fraud-predictions",
+            "emotion_predictions": "emotion-predictions",
+            "dead_letters": "dead-letters",
+            "drift_alerts": "drift-alerts",
+            "model_snapshots": "model-snapshots",
+        }
+        return cls(**{field: f"{prefix}{name}" for field, name in names.items()})
+
+    def all(self) -> list[str]:
+        return [
+            self.transactions,
+            self.texts,
+            self.fraud_labels,
+            self.emotion_labels,
+            self.fraud_predictions,
+            self.emotion_predictions,
+            self.dead_letters,
+            self.drift_alerts,
+            self.model_snapshots,
+        ]
+
+    def inputs(self) -> list[str]:
+        return [self.transactions, self.texts, self.fraud_labels, self.emotion_labels]
+
+
+class Settings(BaseSettings):
+    """Everything streamml can be told, with embedded defaults that run the local demo."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMML_", frozen=True, extra="ignore", env_file=None
+    )
+
+    # Kafka connection (any Apache Kafka 3.x/4.x cluster, Amazon MSK included).
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+
+    # Topics.
+    topic_prefix: str = ""
+    topic_partitions: int = Field(default=3, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    # Worker.
+    app_id: str = "streamml"
+    worker_web_port: int = Field(default=6066, ge=1, le=65535)
+    exactly_once: bool = False
+    output_format: WireFormat = "avro"
+    pending_features_ttl_seconds: float = Field(default=45 * 86400.0, gt=0)
+    pending_features_max: int = Field(default=2_000_000, ge=1)
+    emotion_default_taxonomy: str = "emotion6"
+
+    # Files.
+    data_dir: Path = Path("../shared/datasets")
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    state_dir: Path = Path(".streamml")
+
+    # Local services (demo and machines without a container engine).
+    kafka_port: int = Field(default=9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    kafka_heap: str = "768m"
+    minio_port: int = Field(default=9000, ge=1, le=65535)
+    minio_bucket: str = "streamml"
+    minio_root_user: str = "streamml"
+    minio_root_password: SecretStr = SecretStr("streamml-secret")
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.with_prefix(self.topic_prefix)
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """librdkafka (confluent-kafka) connection properties."""
+        config = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism is not None:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username is not None:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password is not None:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_cafile is not None:
+            config["ssl.ca.location"] = str(self.kafka_ssl_cafile)
+        return config

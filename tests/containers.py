@@ -1,0 +1,202 @@
+"""testcontainers classes for the project's own images (built by ``scripts/images.sh``).
+
+testcontainers' ``KafkaContainer`` expects Confluent's image layout, so the project's
+Kafka image (docker/kafka) gets a small class of its own; MinIO's image is its static
+binary alone (docker/minio).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from docker.errors import APIError
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.exceptions import ContainerStartException
+from testcontainers.core.wait_strategies import HttpWaitStrategy
+from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+KAFKA_CONTROLLER_PORT = 9093
+MINIO_PORT = 9000
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _loopback(host: str) -> str:
+    # "localhost" may resolve to ::1 first, where the engine does not forward ports.
+    return "127.0.0.1" if host == "localhost" else host
+
+
+def broker_answers(bootstrap: str, timeout: float = 2.0) -> bool:
+    """Whether a Kafka broker at ``bootstrap`` answers a metadata request."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        return bool(admin.list_topics(timeout=timeout).brokers)
+    except KafkaException:
+        return False
+
+
+class KafkaMetadataWaitStrategy(WaitStrategy):
+    """Ready when the broker answers an AdminClient metadata request; fails fast (with the
+    container's log) if the container exits first."""
+
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__()
+        self.bootstrap = bootstrap
+
+    def wait_until_ready(self, container: WaitStrategyTarget) -> None:
+        deadline = time.monotonic() + self._startup_timeout
+        while not broker_answers(self.bootstrap):
+            container.reload()
+            if container.status in {"exited", "dead"}:
+                stdout, stderr = container.get_logs()
+                log = (stdout + stderr).decode(errors="replace")[-4000:]
+                raise ContainerStartException(f"Kafka exited during startup:\n{log}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"Kafka at {self.bootstrap} did not answer within {self._startup_timeout} s"
+                )
+            time.sleep(self._poll_interval)
+
+
+class StreamMLKafkaContainer(DockerContainer):
+    """One KRaft node (broker + controller) from ``localhost/streamml-kafka``.
+
+    A client must reach the broker at the address the broker advertises, and that address
+    must be known before the broker starts. So the container listens on the same port
+    number as the host port it is published on (a free one, picked here) and advertises
+    ``<engine host>:<port>``: no second listener, no config rewritten after start.
+    """
+
+    def __init__(self, image: str, port: int | None = None, **kwargs: Any) -> None:
+        super().__init__(image, **kwargs)
+        self.port = 0
+        self._use_port(port or free_port())
+        self.with_env("KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m")
+
+    def _use_port(self, port: int) -> None:
+        self.ports.pop(str(self.port), None)
+        self.port = port
+        self.with_bind_ports(port, port)
+        self.with_env(
+            "KAFKA_LISTENERS", f"PLAINTEXT://:{port},CONTROLLER://:{KAFKA_CONTROLLER_PORT}"
+        )
+
+    def _configure(self) -> None:
+        # Runs inside start(), so a port picked again after a clash is advertised too.
+        self.with_env("KAFKA_ADVERTISED_LISTENERS", f"PLAINTEXT://{self.get_bootstrap_server()}")
+        self.waiting_for(
+            KafkaMetadataWaitStrategy(self.get_bootstrap_server()).with_startup_timeout(120)
+        )
+
+    def get_bootstrap_server(self) -> str:
+        # The engine's host, whatever the connection mode: the address is needed before
+        # the container exists, and the port is published there.
+        return f"{_loopback(self.get_docker_client().host())}:{self.port}"
+
+    def start(self) -> StreamMLKafkaContainer:
+        # The free port can be taken between picking and binding it: pick again, twice.
+        for attempt in range(3):
+            try:
+                super().start()
+                return self
+            except APIError as error:
+                if "address already in use" not in str(error) or attempt == 2:
+                    raise
+                if self._container is not None:
+                    self._container.remove(force=True)
+                    self._container = None
+                self._use_port(free_port())
+        raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class S3Endpoint:
+    """Where the tests' object store is, and a bucket that exists on it."""
+
+    endpoint_url: str
+    bucket: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+    def client(self) -> S3Client:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+        )
+
+    def ensure_bucket(self, timeout: float = 15.0) -> None:
+        """Create the bucket unless it exists; a server that just went live may still
+        answer 5xx for a moment, so those are retried."""
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.head_bucket(Bucket=self.bucket)
+                return
+            except ClientError as error:
+                status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+                if status == 404:
+                    client.create_bucket(Bucket=self.bucket)
+                    return
+                if status < 500 or time.monotonic() > deadline:
+                    raise
+            except BotoCoreError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
+
+class MinioContainer(DockerContainer):
+    """MinIO from ``localhost/streamml-minio``, with ``bucket`` created on start."""
+
+    def __init__(
+        self,
+        image: str,
+        access_key: str = "streamml",
+        secret_key: str = "streamml-secret",
+        bucket: str = "streamml",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(image, **kwargs)
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.bucket = bucket
+        self.with_exposed_ports(MINIO_PORT)
+        self.with_env("MINIO_ROOT_USER", access_key)
+        self.with_env("MINIO_ROOT_PASSWORD", secret_key)
+        self.waiting_for(
+            HttpWaitStrategy(MINIO_PORT, "/minio/health/live").with_startup_timeout(60)
+        )
+
+    def get_s3_endpoint(self) -> str:
+        host = _loopback(self.get_container_host_ip())
+        return f"http://{host}:{self.get_exposed_port(MINIO_PORT)}"
+
+    def endpoint(self) -> S3Endpoint:
+        return S3Endpoint(self.get_s3_endpoint(), self.bucket, self.access_key, self.secret_key)
+
+    def start(self) -> MinioContainer:
+        super().start()
+        self.endpoint().ensure_bucket()
+        return self
