@@ -43,7 +43,7 @@ def register_agents(app: faust.App, settings: Settings, processor: Processor) ->
         agent = _make_agent(app, handle, output_topic)
         app.agent(source, name=f"streamml.{topic_name}")(agent)
 
-    @app.timer(interval=10.0)
+    @app.timer(interval=10.0)  # type: ignore[untyped-decorator]
     async def report_progress() -> None:
         logger.info(
             "processed: %s; pending features: %d", dict(processor.counts), len(processor.pending)

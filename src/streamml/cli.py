@@ -66,7 +66,9 @@ def topics_create(settings: Settings) -> None:
 @click.option("--rate", default=1000.0, show_default=True, help="Records per second.")
 @click.option("--keep-services", is_flag=True, help="Leave Kafka running afterwards.")
 @click.pass_obj
-def demo(settings: Settings, transactions: int, texts: int, rate: float, keep_services: bool) -> None:
+def demo(
+    settings: Settings, transactions: int, texts: int, rate: float, keep_services: bool
+) -> None:
     """Start Kafka, run the worker, replay real data, show what came out, stop everything."""
     from streamml.demo import DemoPlan, run_demo
 

@@ -130,8 +130,9 @@ def _collect(settings: Settings, marks: list[TopicPartition], expected: int) -> 
                 console.print("[red]timed out waiting for outputs[/red]")
                 break
             for message in consumer.consume(500, timeout=0.5):
-                if message.error() is None:
-                    _add(outcome, settings, message.topic(), message.value())
+                topic, value = message.topic(), message.value()
+                if message.error() is None and topic is not None and value is not None:
+                    _add(outcome, settings, topic, value)
             status.update(
                 f"outputs: {len(outcome.predictions)} predictions, "
                 f"{len(outcome.dead_letters)} dead letters of {expected}"
@@ -152,7 +153,9 @@ def _report(outcome: Outcome, settings: Settings) -> None:
     if predictions:
         times = sorted(p.processed_time for p in predictions)
         span = max((times[-1] - times[0]).total_seconds(), 1e-3)
-        console.print(f"[bold]{len(predictions)} predictions, {len(predictions) / span:.0f}/s[/bold]")
+        console.print(
+            f"[bold]{len(predictions)} predictions, {len(predictions) / span:.0f}/s[/bold]"
+        )
     table = Table("event id", "task", "model version", "score / class", "probability")
     for p in _sample(predictions):
         top = p.predicted_class or ""

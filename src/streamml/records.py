@@ -101,7 +101,7 @@ class DriftAlert:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """An input that could not be used, with its origin and reason (``schemas/dead_letter.avsc``)."""
+    """An unusable input, with its origin and reason (``schemas/dead_letter.avsc``)."""
 
     source_topic: str
     source_partition: int

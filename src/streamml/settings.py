@@ -75,9 +75,7 @@ class Settings(BaseSettings):
 
     # Kafka connection (any Apache Kafka 3.x/4.x cluster, Amazon MSK included).
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
@@ -115,9 +113,9 @@ class Settings(BaseSettings):
     def topics(self) -> Topics:
         return Topics.with_prefix(self.topic_prefix)
 
-    def kafka_client_config(self) -> dict[str, str]:
+    def kafka_client_config(self) -> dict[str, str | int | float | bool]:
         """librdkafka (confluent-kafka) connection properties."""
-        config = {
+        config: dict[str, str | int | float | bool] = {
             "bootstrap.servers": self.kafka_bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
         }

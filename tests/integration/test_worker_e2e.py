@@ -12,7 +12,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,9 +69,9 @@ def malformed(settings: Settings, valid_tx: Transaction) -> list[tuple[str, byte
     bad_json = json.loads(encode_record(valid_tx, "json"))
     negative = json.dumps({**bad_json, "amount": -5.0}).encode()
     missing = json.dumps({"event_id": "x", "amount": 3.0}).encode()
-    empty_text = encode_record(
-        TextEvent("t-empty", START, "placeholder", "test"), "json"
-    ).replace(b'"placeholder"', b'"   "')
+    empty_text = encode_record(TextEvent("t-empty", START, "placeholder", "test"), "json").replace(
+        b'"placeholder"', b'"   "'
+    )
     text_avro = encode_record(TextEvent("t-wrong", START, "hello", "test"), "avro")
     kinds: list[tuple[str, bytes]] = [
         (topics.transactions, b""),
@@ -98,10 +97,14 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
         "STREAMML_STATE_DIR": str(settings.state_dir),
     }
     log = log_path.open("wb")
-    return subprocess.Popen([sys.executable, "-m", "streamml", "worker"], stdout=log, stderr=log, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamml", "worker"], stdout=log, stderr=log, env=env
+    )
 
 
-def produce(settings: Settings, messages: list[tuple[str, bytes | None, bytes]]) -> list[tuple[str, int, int]]:
+def produce(
+    settings: Settings, messages: list[tuple[str, bytes | None, bytes]]
+) -> list[tuple[str, int, int]]:
     """Produce and return the (topic, partition, offset) of each message, in order."""
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 20})
     positions: dict[int, tuple[str, int, int]] = {}
@@ -120,7 +123,12 @@ def produce(settings: Settings, messages: list[tuple[str, bytes | None, bytes]])
     return [positions[i] for i in range(len(messages))]
 
 
-def consume(settings: Settings, topics: list[str], until: Callable[[list[tuple[str, bytes]]], bool], timeout: float) -> list[tuple[str, bytes]]:
+def consume(
+    settings: Settings,
+    topics: list[str],
+    until: Callable[[list[tuple[str, bytes]]], bool],
+    timeout: float,
+) -> list[tuple[str, bytes]]:
     consumer = Consumer(
         {
             **settings.kafka_client_config(),
@@ -147,7 +155,9 @@ def consume(settings: Settings, topics: list[str], until: Callable[[list[tuple[s
 
 
 @pytest.fixture
-def worker_settings(settings_factory: Callable[..., Settings], tmp_path: Path) -> Iterator[Settings]:
+def worker_settings(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> Iterator[Settings]:
     settings = settings_factory(state_dir=tmp_path / "state")
     ensure_topics(settings)
     yield settings
@@ -163,8 +173,12 @@ def test_one_prediction_per_valid_event_and_one_dead_letter_per_malformed(
     messages: list[tuple[str, bytes | None, bytes]] = []
     for i in range(1000):
         fmt = "avro" if i % 2 else "json"
-        messages.append((settings.topics.transactions, txs[i].customer_id.encode(), encode_record(txs[i], fmt)))
-        messages.append((settings.topics.texts, txts[i].event_id.encode(), encode_record(txts[i], fmt)))
+        messages.append(
+            (settings.topics.transactions, txs[i].customer_id.encode(), encode_record(txs[i], fmt))
+        )
+        messages.append(
+            (settings.topics.texts, txts[i].event_id.encode(), encode_record(txts[i], fmt))
+        )
         if i % 20 == 0:
             topic, raw = bad[i // 20]
             messages.append((topic, None, raw))
@@ -182,7 +196,9 @@ def test_one_prediction_per_valid_event_and_one_dead_letter_per_malformed(
         worker.wait(60)
     log = (tmp_path / "worker.log").read_text(errors="replace")
 
-    predictions = [decode_record(Prediction, v) for t, v in seen if t != settings.topics.dead_letters]
+    predictions = [
+        decode_record(Prediction, v) for t, v in seen if t != settings.topics.dead_letters
+    ]
     letters = [decode_record(DeadLetter, v) for t, v in seen if t == settings.topics.dead_letters]
     counts = Counter(p.event_id for p in predictions)
     valid_ids = {t.event_id for t in txs} | {t.event_id for t in txts}
@@ -192,11 +208,16 @@ def test_one_prediction_per_valid_event_and_one_dead_letter_per_malformed(
         if p.task == "fraud":
             assert p.score is not None and 0.0 <= p.score <= 1.0
         else:
-            assert p.task == "emotion6" and p.predicted_class in {"joy", "sadness", "anger"} | {None}
+            assert p.task == "emotion6" and p.predicted_class in {"joy", "sadness", "anger"} | {
+                None
+            }
     assert {(d.source_topic, d.source_partition, d.source_offset) for d in letters} == bad_positions
     assert len(letters) == 50
     assert all(d.error_kind and d.message for d in letters)
     assert len({d.error_kind for d in letters}) >= 6
     raw_by_position = {positions[i]: m[2] for i, m in enumerate(messages) if m[1] is None}
     for letter in letters:
-        assert letter.raw == raw_by_position[(letter.source_topic, letter.source_partition, letter.source_offset)]
+        assert (
+            letter.raw
+            == raw_by_position[(letter.source_topic, letter.source_partition, letter.source_offset)]
+        )

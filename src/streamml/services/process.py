@@ -97,9 +97,11 @@ class DetachedProcess:
             pid = int(self.pid_path.read_text().strip())
         except (OSError, ValueError):
             return None
-        cmdline = _cmdline(pid) if _alive(pid) else ""
-        if cmdline is None or self.signature in cmdline:
-            return pid
+        if _alive(pid):
+            cmdline = _cmdline(pid)
+            # Empty while the kernel is still exec'ing it; None without /proc.
+            if not cmdline or self.signature in cmdline:
+                return pid
         self.pid_path.unlink(missing_ok=True)
         return None
 
