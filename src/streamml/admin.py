@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -51,4 +52,27 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
             ) from exc
     if created:
         logger.info("created topics %s", ", ".join(created))
+        wait_for_leaders(admin, created, timeout)
     return created
+
+
+def wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> None:
+    """Block until every partition of ``names`` has a leader: a new topic is not usable
+    (watermarks, produce) until then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout).topics
+        waiting = [
+            name
+            for name in names
+            if name not in metadata
+            or metadata[name].error is not None
+            or any(p.leader < 0 for p in metadata[name].partitions.values())
+        ]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"topics without a partition leader after {timeout:.0f} s: {waiting}"
+            )
+        time.sleep(0.2)

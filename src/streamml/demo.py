@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
@@ -10,17 +9,18 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
 from streamml.admin import ensure_topics
 from streamml.contracts import decode_record
-from streamml.datasets import get_source
+from streamml.datasets import SourceOptions, get_source
 from streamml.produce import replay
-from streamml.records import DeadLetter, Prediction
+from streamml.records import DeadLetter, Label, Prediction
 from streamml.services.kafka import LocalKafka
 from streamml.settings import Settings
 
@@ -36,6 +36,8 @@ class DemoPlan:
     texts: int
     rate: float
     keep_services: bool
+    # Shortened from the handbook's 7 days so the model learns within a short demo.
+    label_delay: timedelta = timedelta(hours=1)
 
 
 @dataclass(slots=True)
@@ -45,7 +47,15 @@ class Outcome:
 
 
 def run_demo(settings: Settings, plan: DemoPlan) -> None:
-    """Run the demo; Ctrl-C at any point still stops the worker and the broker."""
+    """Run the demo; Ctrl-C at any point still stops the worker and the broker.
+
+    Each run uses its own topics and consumer group (unless ``STREAMML_TOPIC_PREFIX`` is
+    set), so what it prints is exactly what this run produced.
+    """
+    _interrupt_on(signal.SIGINT, signal.SIGTERM)
+    if not settings.topic_prefix:
+        run = f"demo-{time.strftime('%Y%m%d-%H%M%S')}-"
+        settings = settings.model_copy(update={"topic_prefix": run, "app_id": f"{run}worker"})
     kafka = LocalKafka(settings)
     started_kafka = not kafka.status().running
     kafka.up()
@@ -56,7 +66,7 @@ def run_demo(settings: Settings, plan: DemoPlan) -> None:
         marks = _end_offsets(settings, [*outputs, settings.topics.dead_letters])
         worker = _start_worker(settings)
         expected = _replay_slice(settings, plan)
-        outcome = _collect(settings, marks, expected)
+        outcome = _collect(settings, marks, expected, worker)
         _report(outcome, settings)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping cleanly[/yellow]")
@@ -67,11 +77,26 @@ def run_demo(settings: Settings, plan: DemoPlan) -> None:
             kafka.down()
 
 
+def _interrupt_on(*signals: signal.Signals) -> None:
+    """Ctrl-C and SIGTERM both stop the demo through the same cleanup path."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for number in signals:
+        signal.signal(number, interrupt)
+
+
 def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     log_path = settings.state_dir / "demo-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"starting the worker (log: {log_path})")
-    env = {**os.environ, "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers}
+    env = {
+        **os.environ,
+        "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
+        "STREAMML_APP_ID": settings.app_id,
+    }
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "streamml", "worker"], stdout=log, stderr=log, env=env
@@ -90,16 +115,20 @@ def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
 
 
 def _replay_slice(settings: Settings, plan: DemoPlan) -> int:
-    fraud = itertools.islice(get_source("fraud", settings).records(), plan.transactions * 2)
-    texts = itertools.islice(get_source("emotion6", settings).records(), plan.texts)
-    records = [*fraud, *texts]
+    fraud = get_source(
+        "fraud", settings, SourceOptions(limit=plan.transactions, label_delay=plan.label_delay)
+    )
+    texts = get_source("emotion6", settings, SourceOptions(split="train", limit=plan.texts))
+    records = [*fraud.records(), *texts.records()]
     console.print(f"replaying {len(records)} records at {plan.rate:.0f}/s")
-    replay(settings, records, rate=plan.rate, progress=True, fmt=settings.output_format)
+    summary = replay(settings, records, rate=plan.rate, progress=True, fmt=settings.output_format)
+    if summary.interrupted:
+        raise KeyboardInterrupt
     producer = Producer(settings.kafka_client_config())
     for raw in MALFORMED:
         producer.produce(settings.topics.transactions, raw)
     producer.flush(30)
-    events = sum(1 for r in records if type(r).__name__ in ("Transaction", "TextEvent"))
+    events = sum(1 for r in records if not isinstance(r, Label))
     return events + len(MALFORMED)
 
 
@@ -110,14 +139,32 @@ def _end_offsets(settings: Settings, topics: list[str]) -> list[TopicPartition]:
         for topic in topics:
             meta = consumer.list_topics(topic, timeout=10).topics[topic]
             for partition in meta.partitions:
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
+                high = _high_watermark(consumer, TopicPartition(topic, partition))
                 marks.append(TopicPartition(topic, partition, high))
         return marks
     finally:
         consumer.close()
 
 
-def _collect(settings: Settings, marks: list[TopicPartition], expected: int) -> Outcome:
+def _high_watermark(consumer: Consumer, tp: TopicPartition, timeout: float = 30.0) -> int:
+    """The partition's end offset, waiting out a leader that is still being elected."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(tp, 10)[1])
+        except KafkaException:
+            # A new topic answers NOT_LEADER until its leader is in place.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _collect(
+    settings: Settings,
+    marks: list[TopicPartition],
+    expected: int,
+    worker: subprocess.Popen[bytes],
+) -> Outcome:
     consumer = Consumer(
         {**settings.kafka_client_config(), "group.id": "streamml-demo", "enable.auto.commit": False}
     )
@@ -126,8 +173,9 @@ def _collect(settings: Settings, marks: list[TopicPartition], expected: int) -> 
     deadline = time.monotonic() + 120
     with console.status("waiting for the worker's outputs") as status:
         while len(outcome.predictions) + len(outcome.dead_letters) < expected:
-            if time.monotonic() > deadline:
-                console.print("[red]timed out waiting for outputs[/red]")
+            if time.monotonic() > deadline or worker.poll() is not None:
+                why = "the worker exited" if worker.poll() is not None else "timed out"
+                console.print(f"[red]{why} before all outputs arrived; see its log[/red]")
                 break
             for message in consumer.consume(500, timeout=0.5):
                 topic, value = message.topic(), message.value()

@@ -106,7 +106,10 @@ def produce(
     settings: Settings, messages: list[tuple[str, bytes | None, bytes]]
 ) -> list[tuple[str, int, int]]:
     """Produce and return the (topic, partition, offset) of each message, in order."""
-    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20})
+    # Compressed, as many real producers send: the worker must read every codec.
+    producer = Producer(
+        {**settings.kafka_client_config(), "linger.ms": 20, "compression.type": "lz4"}
+    )
     positions: dict[int, tuple[str, int, int]] = {}
 
     def delivered(index: int) -> Callable[[object, object], None]:
