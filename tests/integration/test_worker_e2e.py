@@ -95,6 +95,7 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
         "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
         "STREAMML_APP_ID": settings.app_id,
         "STREAMML_STATE_DIR": str(settings.state_dir),
+        "STREAMML_EXACTLY_ONCE": str(settings.exactly_once).lower(),
     }
     log = log_path.open("wb")
     return subprocess.Popen(
@@ -157,11 +158,11 @@ def consume(
     return seen
 
 
-@pytest.fixture
+@pytest.fixture(params=[False, True], ids=["at-least-once", "exactly-once"])
 def worker_settings(
-    settings_factory: Callable[..., Settings], tmp_path: Path
+    settings_factory: Callable[..., Settings], tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Settings]:
-    settings = settings_factory(state_dir=tmp_path / "state")
+    settings = settings_factory(state_dir=tmp_path / "state", exactly_once=request.param)
     ensure_topics(settings)
     yield settings
 
