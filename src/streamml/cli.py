@@ -7,19 +7,8 @@ import sys
 
 import click
 
-from streamml.errors import StreamMLError
+from streamml.clitools import StreamMLGroup
 from streamml.settings import Settings
-
-
-class StreamMLGroup(click.Group):
-    """A click group that turns :class:`StreamMLError` into one line on stderr and exit 1."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except StreamMLError as error:
-            click.echo(f"streamml: error: {error}", err=True)
-            sys.exit(1)
 
 
 @click.group(cls=StreamMLGroup)
@@ -45,7 +34,7 @@ def worker(settings: Settings, loglevel: str) -> None:
     run_worker(settings, loglevel)
 
 
-@main.group()
+@main.group(cls=StreamMLGroup)
 def topics() -> None:
     """Manage streamml's topics."""
 

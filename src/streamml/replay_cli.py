@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime, timedelta
-from typing import NoReturn
 
 import click
 
 from streamml.admin import ensure_topics
+from streamml.clitools import StreamMLCommand
 from streamml.datasets import SOURCE_NAMES, SourceOptions, get_source
 from streamml.datasets._common import as_utc
-from streamml.errors import StreamMLError
 from streamml.produce import ReplaySummary, replay
 from streamml.settings import Settings, Topics, WireFormat
 from streamml.tail import tail as tail_topic
@@ -62,11 +61,7 @@ def _settings(ctx: click.Context) -> Settings:
     return ctx.obj if isinstance(ctx.obj, Settings) else Settings()
 
 
-def _fail(error: StreamMLError) -> NoReturn:
-    raise click.ClickException(str(error)) from None
-
-
-@click.command("produce")
+@click.command("produce", cls=StreamMLCommand)
 @click.option("--source", type=click.Choice(SOURCE_NAMES), default="fraud", show_default=True)
 @click.option(
     "--split",
@@ -125,20 +120,17 @@ def produce(
         label_delay=timedelta(days=label_delay_days),
         seed=seed,
     )
-    try:
-        data = get_source(source, settings, options)
-        if create_topics:
-            ensure_topics(settings)
-        summary = replay(
-            settings,
-            data.records(),
-            rate=rate,
-            progress=not no_progress,
-            fmt=fmt or settings.output_format,
-            total=data.total(),
-        )
-    except StreamMLError as error:
-        _fail(error)
+    data = get_source(source, settings, options)
+    if create_topics:
+        ensure_topics(settings)
+    summary = replay(
+        settings,
+        data.records(),
+        rate=rate,
+        progress=not no_progress,
+        fmt=fmt or settings.output_format,
+        total=data.total(),
+    )
     _report(summary)
 
 
@@ -156,7 +148,7 @@ def _report(summary: ReplaySummary) -> None:
         raise click.ClickException(f"{summary.failed:,} records were not delivered: {reasons}")
 
 
-@click.command("tail")
+@click.command("tail", cls=StreamMLCommand)
 @click.argument("topic")
 @click.option(
     "-n",
@@ -179,9 +171,4 @@ def tail(ctx: click.Context, topic: str, n: int, from_beginning: bool, follow: b
     omit the configured topic prefix.
     """
     settings = _settings(ctx)
-    try:
-        tail_topic(
-            settings, resolve_topic(topic, settings.topics), n or None, from_beginning, follow
-        )
-    except StreamMLError as error:
-        _fail(error)
+    tail_topic(settings, resolve_topic(topic, settings.topics), n or None, from_beginning, follow)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from streamml.errors import StreamMLError
+from streamml.clitools import StreamMLGroup
 from streamml.services.base import BaseLocalService
 from streamml.services.binaries import kafka_jars, minio_binary
 from streamml.services.kafka import LocalKafka
@@ -17,17 +15,6 @@ from streamml.settings import Settings
 
 def _progress(message: str) -> None:
     click.echo(message, err=True)
-
-
-class _ServicesGroup(click.Group):
-    """Turns a :class:`StreamMLError` into one message on stderr and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except StreamMLError as error:
-            click.echo(f"Error: {error}", err=True)
-            ctx.exit(1)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -46,7 +33,7 @@ def _describe(status: ServiceStatus) -> str:
     return f"{status.name:<6} {state:<22} {status.address:<16} log: {status.log_path}"
 
 
-@click.group(cls=_ServicesGroup)
+@click.group(cls=StreamMLGroup)
 def services() -> None:
     """Local Kafka and MinIO processes for the demo and development (no containers)."""
 
