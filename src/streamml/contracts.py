@@ -167,6 +167,8 @@ _RULES: Mapping[type, tuple[_Check, ...]] = {
         _fraud_label,
         _time("label_time"),
         _time("event_time", optional=True),
+        _text("customer_id", optional=True),
+        _text("terminal_id", optional=True),
     ),
     Prediction: (
         _text("event_id", MAX_ID_CHARS),

@@ -32,7 +32,7 @@ from rich.text import Text
 from streamml.contracts import encode_record
 from streamml.datasets import ReplayRecord, interleave_labels
 from streamml.errors import RecordError, ServiceError
-from streamml.records import TextEvent, Transaction
+from streamml.records import Label, TextEvent, Transaction
 from streamml.settings import Settings, Topics, WireFormat
 
 if TYPE_CHECKING:
@@ -96,8 +96,9 @@ def topic_for(record: ReplayRecord, topics: Topics) -> str:
 
 
 def key_for(record: ReplayRecord) -> bytes:
-    """The message key: the customer for transactions (per-customer order and state),
-    the event id for texts and labels.
+    """The message key: the customer for transactions (per-customer order and state), the
+    terminal for labels that name one (they meet the terminal's state and the scorer's
+    pending features there), else the event id.
 
     >>> from datetime import datetime, UTC
     >>> key_for(Transaction("t1", datetime(2024, 1, 1, tzinfo=UTC), "c9", "m1", 3.0))
@@ -105,6 +106,8 @@ def key_for(record: ReplayRecord) -> bytes:
     """
     if isinstance(record, Transaction):
         return record.customer_id.encode()
+    if isinstance(record, Label) and record.terminal_id is not None:
+        return record.terminal_id.encode()
     return record.event_id.encode()
 
 

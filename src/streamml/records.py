@@ -61,6 +61,8 @@ class Label:
     label: str
     label_time: datetime
     event_time: datetime | None = None
+    customer_id: str | None = None
+    terminal_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,9 @@ def test_fraud_rows_become_transactions_each_followed_by_its_delayed_label(
     assert [type(r) for r in records[:2]] == [Transaction, Label]
     tx, label = records[2], records[3]
     assert tx == Transaction("1", T0 + timedelta(hours=10), "101", "201", 250.0, "card")
-    assert label == Label("1", "fraud", "1", tx.event_time + timedelta(days=7), tx.event_time)
+    assert label == Label(
+        "1", "fraud", "1", tx.event_time + timedelta(days=7), tx.event_time, "101", "201"
+    )
     assert [r.label for r in records if isinstance(r, Label)] == ["0", "1", "0", "0"]
 
 

@@ -107,4 +107,12 @@ def _label(
     if fraud not in ("0", "1"):
         raise bad_row(path, lineno, f"TX_FRAUD {fraud!r} is neither 0 nor 1")
     when = transaction.event_time
-    return Label(transaction.event_id, "fraud", fraud, when + delay, when)
+    return Label(
+        transaction.event_id,
+        "fraud",
+        fraud,
+        when + delay,
+        when,
+        customer_id=transaction.customer_id,
+        terminal_id=transaction.terminal_id,
+    )

@@ -255,4 +255,12 @@ def generate_synthetic(
         label = "1" if payment.is_fraud else "0"
         when = transaction.event_time
         yield transaction
-        yield Label(transaction.event_id, "fraud", label, when + config.label_delay, when)
+        yield Label(
+            transaction.event_id,
+            "fraud",
+            label,
+            when + config.label_delay,
+            when,
+            customer_id=transaction.customer_id,
+            terminal_id=transaction.terminal_id,
+        )
