@@ -13,17 +13,22 @@ from streamml.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# The latest snapshot per task is what scorers need; tree ensembles can pass 1 MB.
+SNAPSHOT_TOPIC_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(16 * 1024 * 1024)}
+
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
     """Every topic streamml reads or writes; model snapshots are compacted."""
     topics = settings.topics
     specs = []
     for name in topics.all():
-        config = {"cleanup.policy": "compact"} if name == topics.model_snapshots else {}
+        config = SNAPSHOT_TOPIC_CONFIG if name == topics.model_snapshots else {}
+        # One trainer per task by design: a single partition gives it to one group member.
+        partitions = 1 if name == topics.fraud_training else settings.topic_partitions
         specs.append(
             NewTopic(
                 name,
-                num_partitions=settings.topic_partitions,
+                num_partitions=partitions,
                 replication_factor=settings.topic_replication_factor,
                 config=config,
             )

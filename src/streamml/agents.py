@@ -1,4 +1,4 @@
-"""Faust agents: move bytes between topics and the synchronous :class:`Processor`.
+"""Faust agents: move bytes between topics and the synchronous stages.
 
 Outputs are sent inside the agent, so Faust attaches them to the input offset and flushes
 the producer before committing it: outputs are at-least-once, never lost.
@@ -13,41 +13,31 @@ from typing import Any
 import faust
 
 from streamml.emit import Output
-from streamml.process import Processor
 from streamml.records import Origin
-from streamml.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 Handle = Callable[[bytes | None, Origin, bytes | None], list[Output]]
 
 
-def register_agents(app: faust.App, settings: Settings, processor: Processor) -> None:
-    """Register one agent per input topic and a periodic progress log."""
-    topics = settings.topics
-    outputs: dict[str, Any] = {}
+class Router:
+    """Registers one agent per input topic, each feeding a stage handler."""
 
-    def output_topic(name: str) -> Any:
-        if name not in outputs:
-            outputs[name] = app.topic(name, key_serializer="raw", value_serializer="raw")
-        return outputs[name]
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._outputs: dict[str, Any] = {}
 
-    routes: dict[str, Handle] = {
-        topics.transactions: processor.on_transaction,
-        topics.texts: processor.on_text,
-        topics.fraud_labels: processor.on_label,
-        topics.emotion_labels: processor.on_label,
-    }
-    for topic_name, handle in routes.items():
-        source = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
-        agent = _make_agent(app, handle, output_topic)
-        app.agent(source, name=f"streamml.{topic_name}")(agent)
+    def topic(self, name: str, **options: Any) -> Any:
+        return self.app.topic(name, key_serializer="raw", value_serializer="raw", **options)
 
-    @app.timer(interval=10.0)  # type: ignore[untyped-decorator]
-    async def report_progress() -> None:
-        logger.info(
-            "processed: %s; pending features: %d", dict(processor.counts), len(processor.pending)
-        )
+    def route(self, topic_name: str, handle: Handle) -> None:
+        agent = _make_agent(self.app, handle, self._output)
+        self.app.agent(self.topic(topic_name), name=f"streamml.{topic_name}")(agent)
+
+    def _output(self, name: str) -> Any:
+        if name not in self._outputs:
+            self._outputs[name] = self.topic(name)
+        return self._outputs[name]
 
 
 def _make_agent(
@@ -61,8 +51,8 @@ def _make_agent(
                 for out in handle(message.value, origin, message.key):
                     await output_topic(out.topic).send(key=out.key, value=out.value)
             except Exception as error:
-                # The processor already dead-letters record errors: this is an outage
-                # or a bug. Stop the worker loudly rather than let Faust restart us.
+                # The stages already dead-letter record errors: this is an outage or a
+                # bug. Stop the worker loudly rather than let Faust restart the agent.
                 logger.critical("worker stopping at %s: %r", origin, error)
                 await app.crash(error)
                 raise

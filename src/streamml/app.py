@@ -1,4 +1,9 @@
-"""Faust wiring: :func:`build_app` lists every agent; the stages live elsewhere."""
+"""Faust wiring: :func:`build_app` lists every agent and table; the stages live elsewhere.
+
+Roles: ``scorer`` (customer and terminal stages, texts; scales out in a consumer group),
+``trainer`` (learns from ``fraud-training``, one partition, so one trainer per group),
+``all`` (both in one process, for the demo and small deployments).
+"""
 
 from __future__ import annotations
 
@@ -8,28 +13,20 @@ from typing import Any
 
 import faust
 
-from streamml.agents import register_agents
+from streamml.agents import Router
 from streamml.emit import Emitter
+from streamml.follow import SnapshotFollower, latest_snapshots
+from streamml.fraud_flow import CustomerStage, TerminalStage
 from streamml.learn import PendingFeatures
 from streamml.models.emotion import emotion_model
 from streamml.models.fraud import fraud_model
-from streamml.process import Processor
+from streamml.process import TextStage
 from streamml.score import EmotionScorer, FraudScorer
 from streamml.settings import Settings
+from streamml.snapshots import Snapshot
+from streamml.train import Trainer, TrainerStage
 
 logger = logging.getLogger(__name__)
-
-
-def build_processor(settings: Settings) -> Processor:
-    """The synchronous per-record flow the agents drive."""
-    return Processor(
-        emitter=Emitter(settings.topics, settings.output_format),
-        fraud=FraudScorer(fraud_model()),
-        emotion=EmotionScorer(emotion_model, settings.emotion_default_taxonomy),
-        pending=PendingFeatures(
-            settings.pending_features_ttl_seconds, settings.pending_features_max
-        ),
-    )
 
 
 def _broker_credentials(settings: Settings) -> Any:
@@ -53,11 +50,10 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=cafile)
 
 
-def build_app(settings: Settings, processor: Processor | None = None) -> faust.App:
-    """A Faust app consuming the input topics with every streamml agent registered."""
+def _faust_app(settings: Settings, app_id: str) -> faust.App:
     brokers = [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")]
-    app = faust.App(
-        settings.app_id,
+    return faust.App(
+        app_id,
         broker=brokers,
         broker_credentials=_broker_credentials(settings),
         store="memory://",
@@ -68,6 +64,82 @@ def build_app(settings: Settings, processor: Processor | None = None) -> faust.A
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         producer_acks=-1,
+        producer_max_request_size=16 * 1024 * 1024,
     )
-    register_agents(app, settings, processor or build_processor(settings))
+
+
+def _table(app: faust.App, name: str, settings: Settings) -> Any:
+    return app.Table(
+        name,
+        default=None,
+        key_type=str,
+        value_type=bytes,  # Faust stores bytes raw; the stage encodes its own state
+        partitions=settings.topic_partitions,
+    )
+
+
+def build_app(settings: Settings) -> faust.App:
+    """A Faust app with the agents of ``settings.role``."""
+    app_id = f"{settings.app_id}-trainer" if settings.role == "trainer" else settings.app_id
+    app = _faust_app(settings, app_id)
+    router = Router(app)
+    if settings.role in ("scorer", "all"):
+        _register_scorer(app, router, settings)
+    if settings.role in ("trainer", "all"):
+        _register_trainer(router, settings)
     return app
+
+
+def _register_scorer(app: faust.App, router: Router, settings: Settings) -> None:
+    topics, emitter = settings.topics, Emitter(settings.topics, settings.output_format)
+
+    def pending() -> PendingFeatures:
+        return PendingFeatures(settings.pending_features_ttl_seconds, settings.pending_features_max)
+
+    customers = CustomerStage(emitter, topics, _table(app, "fraud-customers", settings))
+    scorer = FraudScorer(fraud_model())
+    terminals = TerminalStage(
+        emitter, topics, _table(app, "fraud-terminals", settings), scorer, pending()
+    )
+    texts = TextStage(
+        emitter, EmotionScorer(emotion_model, settings.emotion_default_taxonomy), pending()
+    )
+    router.route(topics.transactions, customers.on_transaction)
+    router.route(topics.fraud_customer_frauds, customers.on_card_fraud)
+    router.route(topics.fraud_enriched, terminals.on_enriched)
+    router.route(topics.fraud_labels, terminals.on_label)
+    router.route(topics.texts, texts.on_text)
+    router.route(topics.emotion_labels, texts.on_label)
+
+    def swap(snapshot: Snapshot) -> None:
+        if snapshot.task == scorer.task:
+            scorer.swap(snapshot.model(), snapshot.name)
+            logger.info("scoring with %s (%d examples)", snapshot.name, snapshot.examples)
+
+    follower = SnapshotFollower(settings, swap)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def start_following() -> None:
+        follower.start()
+
+    @app.timer(interval=10.0)  # type: ignore[untyped-decorator]
+    async def report_progress() -> None:
+        counts = customers.counts + terminals.counts + texts.counts
+        logger.info(
+            "scorer: %s; model %s; pending %d", dict(counts), scorer.version, len(terminals.pending)
+        )
+
+
+def _register_trainer(router: Router, settings: Settings) -> None:
+    trainer = Trainer(
+        "fraud", fraud_model(), settings.snapshot_every_examples, settings.snapshot_every_seconds
+    )
+    if (latest := latest_snapshots(settings).get("fraud")) is not None:
+        trainer.resume(latest)
+    stage = TrainerStage(
+        Emitter(settings.topics, settings.output_format),
+        trainer,
+        settings.topics.model_snapshots,
+        settings.model_signing_key.get_secret_value().encode(),
+    )
+    router.route(settings.topics.fraud_training, stage.on_example)

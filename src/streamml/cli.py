@@ -65,12 +65,16 @@ def demo(
 
 
 def _register() -> None:
+    from streamml.evaluate.cli import evaluate
+    from streamml.features.cli import features
     from streamml.replay_cli import produce, tail
     from streamml.services.cli import services
 
     main.add_command(services)
     main.add_command(produce)
     main.add_command(tail)
+    main.add_command(evaluate)
+    main.add_command(features)
 
 
 _register()

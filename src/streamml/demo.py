@@ -96,6 +96,8 @@ def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
         "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
         "STREAMML_APP_ID": settings.app_id,
+        # A short demo sees a few thousand labels: publish snapshots often enough to show.
+        "STREAMML_SNAPSHOT_EVERY_EXAMPLES": "500",
     }
     with log_path.open("ab") as log:
         return subprocess.Popen(

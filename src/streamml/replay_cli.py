@@ -11,6 +11,7 @@ from streamml.admin import ensure_topics
 from streamml.clitools import StreamMLCommand
 from streamml.datasets import SOURCE_NAMES, SourceOptions, get_source
 from streamml.datasets._common import as_utc
+from streamml.datasets.registry import GENERATOR_NAMES
 from streamml.produce import ReplaySummary, replay
 from streamml.settings import Settings, Topics, WireFormat
 from streamml.tail import tail as tail_topic
@@ -57,12 +58,40 @@ def resolve_topic(name: str, topics: Topics) -> str:
     return known[unprefixed.index(name)] if name in unprefixed else name
 
 
+def source_name(source: str | None, generator: str | None, customers: int | None) -> str:
+    """The source ``produce`` reads: ``--generator`` is ``--source`` for simulated traffic.
+
+    >>> source_name(None, None, None), source_name(None, "clickstream", 50)
+    ('fraud', 'clickstream')
+    >>> source_name("fraud", None, 50)
+    Traceback (most recent call last):
+    ...
+    click.exceptions.UsageError: --customers applies to a generator (synthetic, clickstream)
+    """
+    if source is not None and generator is not None and source != generator:
+        raise click.UsageError(f"--source {source} and --generator {generator} disagree")
+    name = generator or source or "fraud"
+    if customers is not None and name not in GENERATOR_NAMES:
+        raise click.UsageError(f"--customers applies to a generator ({', '.join(GENERATOR_NAMES)})")
+    return name
+
+
 def _settings(ctx: click.Context) -> Settings:
     return ctx.obj if isinstance(ctx.obj, Settings) else Settings()
 
 
 @click.command("produce", cls=StreamMLCommand)
-@click.option("--source", type=click.Choice(SOURCE_NAMES), default="fraud", show_default=True)
+@click.option("--source", type=click.Choice(SOURCE_NAMES), help="What to replay.  [default: fraud]")
+@click.option(
+    "--generator",
+    type=click.Choice(GENERATOR_NAMES),
+    help="Simulated traffic instead of a data set (same as --source NAME).",
+)
+@click.option(
+    "--customers",
+    type=click.IntRange(min=1),
+    help="Customers simulated by --generator.  [default: the generator's]",
+)
 @click.option(
     "--split",
     type=click.Choice(["train", "val", "test", "all"]),
@@ -85,14 +114,16 @@ def _settings(ctx: click.Context) -> Settings:
     help="Wire format.  [default: STREAMML_OUTPUT_FORMAT, avro]",
 )
 @click.option("--label-delay-days", type=click.FloatRange(min=0), default=7.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="synthetic seed.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Generator seed.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--create-topics/--no-create-topics", default=True, show_default=True)
 @click.pass_context
 def produce(
     ctx: click.Context,
     *,
-    source: str,
+    source: str | None,
+    generator: str | None,
+    customers: int | None,
     split: str,
     start: str | None,
     end: str | None,
@@ -108,10 +139,12 @@ def produce(
 
     Transactions, texts and labels go to their topics in event-time order; each fraud
     label is published once the replay reaches its label time (event time plus the
-    label delay). --limit counts events; labels come on top. The synthetic source
-    runs until Ctrl-C unless given --limit or --to. Ctrl-C stops after flushing.
+    label delay). --limit counts events; labels come on top. The generators
+    (--generator synthetic or clickstream) run until Ctrl-C unless given --limit or --to.
+    Ctrl-C stops after flushing.
     """
     settings = _settings(ctx)
+    name = source_name(source, generator, customers)
     options = SourceOptions(
         split=split,
         start=parse_when(start) if start else None,
@@ -119,8 +152,9 @@ def produce(
         limit=limit,
         label_delay=timedelta(days=label_delay_days),
         seed=seed,
+        customers=customers,
     )
-    data = get_source(source, settings, options)
+    data = get_source(name, settings, options)
     if create_topics:
         ensure_topics(settings)
     summary = replay(

@@ -1,7 +1,7 @@
 """Score stage: a typed record and its features in, one :class:`Prediction` out.
 
-Scorers hold River models; :meth:`learn` is here too while scoring and learning share a
-process (the trainer split comes with the fraud issue).
+Scorers hold River models. The fraud scorer only scores (a trainer learns and publishes
+snapshots); the emotion scorer still learns in place from labelled texts.
 """
 
 from __future__ import annotations
@@ -37,27 +37,39 @@ class OnlineModel:
 
 
 class FraudScorer:
-    """Fraud probability of each transaction (``score`` in [0, 1])."""
+    """Fraud probability of each transaction (``score`` in [0, 1]) from the newest snapshot.
+
+    Scorers never learn: the trainer does, and :meth:`swap` installs each snapshot it
+    publishes. Until the first one arrives, an untrained model (version ``fraud-v0``)
+    scores.
+    """
 
     task = "fraud"
 
     def __init__(self, model: Any, clock: Clock = utc_now) -> None:
-        self.online = OnlineModel(self.task, model)
+        self.current: tuple[Any, str] = (model, f"{self.task}-v0")
         self.clock = clock
 
-    def score(self, tx: Transaction, x: dict[str, float]) -> Prediction:
-        proba = self.online.model.predict_proba_one(x)
+    def swap(self, model: Any, version: str) -> None:
+        # One reference assignment: a concurrent score() sees the old pair or the new one.
+        self.current = (model, version)
+
+    @property
+    def version(self) -> str:
+        return self.current[1]
+
+    def score(self, tx: Transaction, x: dict[str, float], flags: list[str]) -> Prediction:
+        model, version = self.current
+        proba = model.predict_proba_one(x)
         return Prediction(
             event_id=tx.event_id,
             task=self.task,
-            model_version=self.online.version,
+            model_version=version,
             event_time=tx.event_time,
             processed_time=self.clock(),
             score=float(proba.get(True, 0.0)),
+            flags=flags,
         )
-
-    def learn(self, x: dict[str, float], label: str) -> None:
-        self.online.learn(x, label == "1")
 
 
 class EmotionScorer:

@@ -33,6 +33,9 @@ class Topics:
     dead_letters: str
     drift_alerts: str
     model_snapshots: str
+    fraud_enriched: str
+    fraud_training: str
+    fraud_customer_frauds: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -46,6 +49,9 @@ class Topics:
             "dead_letters": "dead-letters",
             "drift_alerts": "drift-alerts",
             "model_snapshots": "model-snapshots",
+            "fraud_enriched": "fraud-enriched",
+            "fraud_training": "fraud-training",
+            "fraud_customer_frauds": "fraud-customer-frauds",
         }
         return cls(**{field: f"{prefix}{name}" for field, name in names.items()})
 
@@ -60,7 +66,12 @@ class Topics:
             self.dead_letters,
             self.drift_alerts,
             self.model_snapshots,
+            *self.internal(),
         ]
+
+    def internal(self) -> list[str]:
+        """Topics between the worker's own stages (customer → terminal → trainer)."""
+        return [self.fraud_enriched, self.fraud_training, self.fraud_customer_frauds]
 
     def inputs(self) -> list[str]:
         return [self.transactions, self.texts, self.fraud_labels, self.emotion_labels]
@@ -94,6 +105,10 @@ class Settings(BaseSettings):
     pending_features_ttl_seconds: float = Field(default=45 * 86400.0, gt=0)
     pending_features_max: int = Field(default=2_000_000, ge=1)
     emotion_default_taxonomy: str = "emotion6"
+    role: Literal["all", "scorer", "trainer"] = "all"
+    model_signing_key: SecretStr = SecretStr("streamml-development-key")
+    snapshot_every_examples: int = Field(default=2000, ge=1)
+    snapshot_every_seconds: float = Field(default=30.0, gt=0)
 
     # Files.
     data_dir: Path = Path("../shared/datasets")

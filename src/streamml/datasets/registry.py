@@ -1,4 +1,5 @@
-"""Data sources by name: ``fraud``, ``emotion6``, ``crowdflower``, ``synthetic``."""
+"""Data sources by name: ``fraud``, ``emotion6``, ``crowdflower``; generators ``synthetic``
+and ``clickstream``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from streamml.datasets._common import (
     require_file,
     synthetic_times,
 )
+from streamml.datasets.clickstream import ClickstreamConfig, generate_clickstream
 from streamml.datasets.synthetic import SyntheticConfig, generate_synthetic
 from streamml.datasets.timeline import record_time
 from streamml.errors import ConfigurationError
@@ -32,7 +34,9 @@ class SourceOptions:
     get synthetic times one second apart from ``start`` (default 2024-01-01 UTC).
     ``limit`` counts events (transactions or texts); each fraud label comes on top.
     ``split`` is the emotion6 split: ``train``, ``val``, ``test`` or ``all`` (in that
-    order, times continuing). The synthetic source never ends without ``limit`` or ``end``.
+    order, times continuing). The generators (``synthetic``, ``clickstream``) never end
+    without ``limit`` or ``end``; ``customers`` sets their population (default theirs:
+    2,000 and 1,000), and the other sources ignore it.
     """
 
     split: str = "train"
@@ -41,6 +45,7 @@ class SourceOptions:
     limit: int | None = None
     label_delay: timedelta = fraud_handbook.DEFAULT_LABEL_DELAY
     seed: int = 0
+    customers: int | None = None
 
 
 class DataSource(Protocol):
@@ -138,6 +143,20 @@ class SyntheticSource:
         return None if self.options.limit is None else 2 * self.options.limit
 
 
+@dataclass(frozen=True, slots=True)
+class ClickstreamSource:
+    config: ClickstreamConfig
+    options: SourceOptions
+    name: str = "clickstream"
+
+    def records(self) -> Iterator[ReplayRecord]:
+        opts = self.options
+        yield from generate_clickstream(self.config, limit=opts.limit, end=opts.end)
+
+    def total(self) -> int | None:
+        return None  # only payments have labels: their number is not known beforehand
+
+
 def _cap(texts: int, options: SourceOptions) -> int:
     """Texts left after ``limit`` and ``end`` (texts are one synthetic second apart)."""
     if options.limit is not None:
@@ -179,7 +198,24 @@ def _synthetic(settings: Settings, options: SourceOptions) -> DataSource:
     config = SyntheticConfig(seed=options.seed, label_delay=options.label_delay)
     if options.start is not None:
         config = replace(config, start=options.start)
+    if options.customers is not None:
+        # Keep each customer's habits: the default world has five sessions a customer a day.
+        per_customer = config.sessions_per_day / config.customers
+        config = replace(
+            config,
+            customers=options.customers,
+            sessions_per_day=per_customer * options.customers,
+        )
     return SyntheticSource(config, options)
+
+
+def _clickstream(settings: Settings, options: SourceOptions) -> DataSource:
+    config = ClickstreamConfig(seed=options.seed, label_delay=options.label_delay, days=None)
+    if options.start is not None:
+        config = replace(config, start=options.start)
+    if options.customers is not None:
+        config = replace(config, customers=options.customers)
+    return ClickstreamSource(config, options)
 
 
 _FACTORIES: dict[str, Callable[[Settings, SourceOptions], DataSource]] = {
@@ -187,8 +223,11 @@ _FACTORIES: dict[str, Callable[[Settings, SourceOptions], DataSource]] = {
     "emotion6": _emotion6,
     "crowdflower": _crowdflower,
     "synthetic": _synthetic,
+    "clickstream": _clickstream,
 }
 SOURCE_NAMES = tuple(_FACTORIES)
+GENERATOR_NAMES = ("synthetic", "clickstream")
+"""The sources that simulate traffic instead of reading files (``produce --generator``)."""
 
 
 def get_source(name: str, settings: Settings, options: SourceOptions | None = None) -> DataSource:
@@ -207,4 +246,4 @@ def get_source(name: str, settings: Settings, options: SourceOptions | None = No
     return factory(settings, options or SourceOptions())
 
 
-__all__ = ["SOURCE_NAMES", "DataSource", "SourceOptions", "get_source"]
+__all__ = ["GENERATOR_NAMES", "SOURCE_NAMES", "DataSource", "SourceOptions", "get_source"]

@@ -20,5 +20,5 @@ def emotion_model() -> compose.Pipeline:
     """
     return compose.Pipeline(
         feature_extraction.BagOfWords(lowercase=True, ngram_range=(1, 2)),
-        naive_bayes.MultinomialNB(alpha=0.1),  # type: ignore[no-untyped-call]
+        naive_bayes.MultinomialNB(alpha=0.1),
     )

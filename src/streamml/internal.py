@@ -1,0 +1,93 @@
+"""Messages between the worker's own stages. Private to streamml (JSON, versioned by field
+names), unlike the public contracts in ``schemas/``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from streamml.records import Transaction
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _time(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Enriched:
+    """A transaction with its customer-side features, on its way to the terminal stage."""
+
+    tx: Transaction
+    x: dict[str, float]
+    card_flagged: bool
+
+    def to_bytes(self) -> bytes:
+        tx = self.tx
+        return json.dumps(
+            {
+                "id": tx.event_id,
+                "t": _ms(tx.event_time),
+                "c": tx.customer_id,
+                "m": tx.terminal_id,
+                "a": tx.amount,
+                "ch": tx.channel,
+                "s": tx.session_id,
+                "x": self.x,
+                "f": self.card_flagged,
+            }
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Enriched:
+        v: dict[str, Any] = json.loads(raw)
+        tx = Transaction(v["id"], _time(v["t"]), v["c"], v["m"], v["a"], v["ch"], v["s"])
+        return cls(tx, v["x"], bool(v["f"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A labelled training example: the exact features a scorer used, and the truth."""
+
+    event_id: str
+    x: dict[str, float]
+    y: bool
+    event_time: datetime
+    label_time: datetime
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            {
+                "id": self.event_id,
+                "x": self.x,
+                "y": self.y,
+                "t": _ms(self.event_time),
+                "lt": _ms(self.label_time),
+            }
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Example:
+        v: dict[str, Any] = json.loads(raw)
+        return cls(v["id"], v["x"], bool(v["y"]), _time(v["t"]), _time(v["lt"]))
+
+
+@dataclass(frozen=True, slots=True)
+class CardFraud:
+    """A customer's card had a fraud, known from ``label_time`` on."""
+
+    customer_id: str
+    label_time: datetime
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"c": self.customer_id, "lt": _ms(self.label_time)}).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CardFraud:
+        v: dict[str, Any] = json.loads(raw)
+        return cls(v["c"], _time(v["lt"]))

@@ -1,0 +1,155 @@
+"""Two weeks of the handbook's transactions, labels 7 event-days late, through the real
+broker and the worker: one prediction per transaction, the features the worker learned
+from equal what `streamml features fraud` computes, and model versions advance."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer
+
+from streamml.admin import ensure_topics
+from streamml.contracts import decode_record
+from streamml.datasets import SourceOptions, get_source
+from streamml.features.fraud import HANDBOOK_FEATURES
+from streamml.internal import Example
+from streamml.produce import replay
+from streamml.records import Prediction, Transaction
+from streamml.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+FROM, TO = "2018-04-01", "2018-04-14"
+
+
+def read_topics(
+    settings: Settings, topics: list[str], enough: Callable[[Counter[str]], bool], timeout: float
+) -> dict[str, list[bytes]]:
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": f"{settings.topic_prefix}checker",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe(topics)
+    seen: dict[str, list[bytes]] = {t: [] for t in topics}
+    counts: Counter[str] = Counter()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not enough(counts):
+            for message in consumer.consume(5000, timeout=1.0):
+                topic, value = message.topic(), message.value()
+                if message.error() is None and topic is not None and value is not None:
+                    seen[topic].append(value)
+                    counts[topic] += 1
+    finally:
+        consumer.close()
+    return seen
+
+
+def wait_until_ready(log_path: Path, worker: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 90
+    while "Worker]: Ready" not in log_path.read_text(errors="replace"):
+        assert worker.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.5)
+
+
+def offline_features(settings: Settings, out: Path) -> dict[str, dict[str, float]]:
+    data = settings.data_dir / "fraud_handbook_sim_raw_2018-04-01_2018-09-30.csv.gz"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamml",
+            "features",
+            "fraud",
+            "--data",
+            str(data),
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with out.open() as handle:
+        return {
+            row["TRANSACTION_ID"]: {name: float(row[name]) for name in HANDBOOK_FEATURES}
+            for row in csv.DictReader(handle)
+        }
+
+
+def test_two_weeks_of_transactions_through_the_worker(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = settings_factory(state_dir=tmp_path / "state", snapshot_every_examples=3000)
+    ensure_topics(settings)
+    options = SourceOptions(end=datetime(2018, 4, 15, tzinfo=UTC))
+    records = list(get_source("fraud", settings, options).records())
+    transactions = [r for r in records if isinstance(r, Transaction)]
+    env = {
+        **os.environ,
+        "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
+        "STREAMML_APP_ID": settings.app_id,
+        "STREAMML_SNAPSHOT_EVERY_EXAMPLES": "3000",
+    }
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streamml", "worker"], stdout=log, stderr=log, env=env
+        )
+    wait_until_ready(log_path, worker)
+    # Paced so the worker keeps up, as in production: a label then comes 7 event-days
+    # after its transaction in wall time too.
+    summary = replay(settings, records, rate=4000, progress=False)
+    assert summary.failed == 0
+    topics = settings.topics
+    try:
+        seen = read_topics(
+            settings,
+            [topics.fraud_predictions, topics.fraud_training],
+            lambda c: (
+                c[topics.fraud_predictions] >= len(transactions)
+                and c[topics.fraud_training] >= len(transactions)
+            ),
+            timeout=900,
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    log = log_path.read_text(errors="replace")[-4000:]
+
+    predictions = [decode_record(Prediction, v) for v in seen[topics.fraud_predictions]]
+    counts = Counter(p.event_id for p in predictions)
+    assert set(counts) == {t.event_id for t in transactions}, log
+    assert max(counts.values()) == 1, "a transaction was predicted twice"
+    by_time = sorted(predictions, key=lambda p: p.event_time)
+    versions = [int(p.model_version.rsplit("-v", 1)[1]) for p in by_time]
+    assert versions[-1] >= 5, "the trainer's snapshots never reached the scorer"
+    assert versions[: len(versions) // 4].count(0) > 0 and versions[-100:].count(0) == 0
+
+    examples = {e.event_id: e for e in map(Example.from_bytes, seen[topics.fraud_training])}
+    expected = offline_features(settings, tmp_path / "features.csv")
+    sample = random.Random(3).sample(sorted(examples), 2000)
+    for event_id in sample:
+        used = {name: examples[event_id].x[name] for name in HANDBOOK_FEATURES}
+        assert used == pytest.approx(expected[event_id], rel=1e-9, abs=1e-9), event_id
+    assert any(examples[e].x["TERMINAL_ID_RISK_7DAY_WINDOW"] > 0 for e in sample)
