@@ -96,7 +96,12 @@ def _register_scorer(app: faust.App, router: Router, settings: Settings) -> None
     def pending() -> PendingFeatures:
         return PendingFeatures(settings.pending_features_ttl_seconds, settings.pending_features_max)
 
-    customers = CustomerStage(emitter, topics, _table(app, "fraud-customers", settings))
+    customers = CustomerStage(
+        emitter,
+        topics,
+        _table(app, "fraud-customers", settings),
+        _table(app, "fraud-sessions", settings),
+    )
     scorer = FraudScorer(fraud_model())
     terminals = TerminalStage(
         emitter, topics, _table(app, "fraud-terminals", settings), scorer, pending()

@@ -23,6 +23,7 @@ from streamml.features.fraud import (
     record_terminal_fraud,
     terminal_features,
 )
+from streamml.features.session import SessionState, is_payment, session_features
 from streamml.internal import CardFraud, Enriched, Example
 from streamml.learn import PendingFeatures
 from streamml.process import BaseStage
@@ -32,15 +33,19 @@ from streamml.settings import Topics
 
 States = MutableMapping[str, bytes]
 KNOWN_FRAUD_FLAG = "card-known-fraud"
+NOT_A_PAYMENT_FLAG = "not-a-payment"
 
 
 class CustomerStage(BaseStage):
     """Decodes transactions, adds customer-window features, forwards them by terminal."""
 
-    def __init__(self, emitter: Emitter, topics: Topics, customers: States) -> None:
+    def __init__(
+        self, emitter: Emitter, topics: Topics, customers: States, sessions: States
+    ) -> None:
         super().__init__(emitter)
         self.topics = topics
         self.customers = customers
+        self.sessions = sessions
 
     def on_transaction(self, raw: bytes | None, origin: Origin, key: bytes | None) -> list[Output]:
         return self.guarded(self._transaction, raw, origin, key)
@@ -52,11 +57,17 @@ class CustomerStage(BaseStage):
         tx = decode(Transaction, raw, origin, key)
         if isinstance(tx, DeadLetter):
             return [self.dead(tx)]
+        in_session = self._session(tx)
         state = self._state(tx.customer_id)
         flagged = customer_known_fraud(state, tx.event_time)
-        x = customer_features(state, tx)
-        self.customers[tx.customer_id] = state.to_bytes()
-        enriched = Enriched(tx, x, flagged)
+        payment = is_payment(tx)
+        if payment:
+            x = customer_features(state, tx)
+            x.update(in_session)
+            self.customers[tx.customer_id] = state.to_bytes()
+        else:
+            x = in_session
+        enriched = Enriched(tx, x, flagged, payment)
         self.counts["enriched"] += 1
         return [Output(self.topics.fraud_enriched, tx.terminal_id.encode(), enriched.to_bytes())]
 
@@ -70,6 +81,14 @@ class CustomerStage(BaseStage):
     def _state(self, customer_id: str) -> CustomerState:
         raw = self.customers.get(customer_id)
         return CustomerState.from_bytes(raw) if raw else CustomerState()
+
+    def _session(self, tx: Transaction) -> dict[str, float]:
+        raw = self.sessions.get(tx.customer_id)
+        state = SessionState.from_bytes(raw) if raw else SessionState()
+        x = session_features(state, tx)
+        if tx.session_id is not None:
+            self.sessions[tx.customer_id] = state.to_bytes()
+        return x
 
 
 class TerminalStage(BaseStage):
@@ -105,6 +124,10 @@ class TerminalStage(BaseStage):
     def _enriched(self, raw: bytes | None, origin: Origin, key: bytes | None) -> list[Output]:
         enriched = Enriched.from_bytes(raw or b"")
         tx = enriched.tx
+        if not enriched.payment:
+            # A page view or a login: one prediction, but nothing to score or to learn.
+            self.counts["not_payments"] += 1
+            return [self.emitter.prediction(self.scorer.unscored(tx, [NOT_A_PAYMENT_FLAG]))]
         state = self._state(tx.terminal_id)
         x = {**enriched.x, **terminal_features(state, tx)}
         self.terminals[tx.terminal_id] = state.to_bytes()

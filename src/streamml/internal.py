@@ -26,6 +26,7 @@ class Enriched:
     tx: Transaction
     x: dict[str, float]
     card_flagged: bool
+    payment: bool = True
 
     def to_bytes(self) -> bytes:
         tx = self.tx
@@ -40,6 +41,7 @@ class Enriched:
                 "s": tx.session_id,
                 "x": self.x,
                 "f": self.card_flagged,
+                "p": self.payment,
             }
         ).encode()
 
@@ -47,7 +49,7 @@ class Enriched:
     def from_bytes(cls, raw: bytes) -> Enriched:
         v: dict[str, Any] = json.loads(raw)
         tx = Transaction(v["id"], _time(v["t"]), v["c"], v["m"], v["a"], v["ch"], v["s"])
-        return cls(tx, v["x"], bool(v["f"]))
+        return cls(tx, v["x"], bool(v["f"]), bool(v.get("p", True)))
 
 
 @dataclass(frozen=True, slots=True)

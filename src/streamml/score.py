@@ -58,6 +58,17 @@ class FraudScorer:
     def version(self) -> str:
         return self.current[1]
 
+    def unscored(self, tx: Transaction, flags: list[str]) -> Prediction:
+        """The prediction of an event that is not a fraud candidate: no score."""
+        return Prediction(
+            event_id=tx.event_id,
+            task=self.task,
+            model_version=self.version,
+            event_time=tx.event_time,
+            processed_time=self.clock(),
+            flags=flags,
+        )
+
     def score(self, tx: Transaction, x: dict[str, float], flags: list[str]) -> Prediction:
         model, version = self.current
         proba = model.predict_proba_one(x)

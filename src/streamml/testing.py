@@ -36,7 +36,8 @@ class InMemoryWorker:
         self.key = settings.model_signing_key.get_secret_value().encode()
         self.customer_states: dict[str, bytes] = {}
         self.terminal_states: dict[str, bytes] = {}
-        self.customers = CustomerStage(emitter, topics, self.customer_states)
+        self.session_states: dict[str, bytes] = {}
+        self.customers = CustomerStage(emitter, topics, self.customer_states, self.session_states)
         self.scorer = FraudScorer(model_factory())
         self.terminals = TerminalStage(
             emitter, topics, self.terminal_states, self.scorer, PendingFeatures(ttl, size)

@@ -85,7 +85,7 @@ class Trainer:
         self.version += 1
         self._since_snapshot = 0
         self._last_snapshot = self.clock()
-        measured = {"logloss": self.logloss.get(), "roc_auc": self.auc.get()}
+        measured = {"logloss": float(self.logloss.get()), "roc_auc": float(self.auc.get())}
         return take(self.task, self.version, self.examples, self.model, measured)
 
 

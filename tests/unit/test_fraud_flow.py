@@ -12,9 +12,11 @@ import pytest
 
 from streamml.contracts import decode_record, encode_record
 from streamml.datasets import interleave_labels
+from streamml.datasets.clickstream import ClickstreamConfig, clickstream_records
 from streamml.datasets.fraud_handbook import read_fraud_handbook
 from streamml.features.fraud import HANDBOOK_FEATURES, FraudFeatureStore
-from streamml.fraud_flow import KNOWN_FRAUD_FLAG
+from streamml.features.session import is_payment
+from streamml.fraud_flow import KNOWN_FRAUD_FLAG, NOT_A_PAYMENT_FLAG
 from streamml.internal import Example
 from streamml.records import DeadLetter, Label, Prediction, Transaction
 from streamml.settings import Settings
@@ -128,3 +130,24 @@ def test_a_label_that_overtakes_its_transaction_still_becomes_one_example() -> N
     assert [(e.event_id, e.y) for e in examples] == [("e1", True)]
     notices = w.outputs[w.customers.topics.fraud_customer_frauds]
     assert len(notices) == 1, "the card's fraud is announced once, not again at the join"
+
+
+def test_clickstream_payments_carry_session_features_and_other_events_no_score() -> None:
+    config = ClickstreamConfig(customers=60, days=10.0, seed=5)
+    w, offline, expected = worker(snapshot_every_examples=200), FraudFeatureStore(), {}
+    for record in clickstream_records(config):
+        send(w, record)
+        if isinstance(record, Transaction):
+            expected[record.event_id] = (offline.on_transaction(record), is_payment(record))
+        else:
+            offline.on_label(record)
+    by_id = {p.event_id: p for p in predictions(w)}
+    assert set(by_id) == set(expected)
+    for event_id, (_, payment) in expected.items():
+        assert (by_id[event_id].score is not None) is payment
+        assert (NOT_A_PAYMENT_FLAG in by_id[event_id].flags) is (not payment)
+    examples = [Example.from_bytes(o.value) for o in w.outputs[w.customers.topics.fraud_training]]
+    assert examples and all(expected[e.event_id][1] for e in examples)
+    assert any(e.x.get("SESSION_EVENTS", 0) > 1 for e in examples)
+    for example in examples:
+        assert example.x == pytest.approx(expected[example.event_id][0])

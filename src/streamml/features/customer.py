@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streamml.features.eventtime import DAY, HOUR, event_micros
+from streamml.features.session import NOT_MODEL_INPUTS
 from streamml.records import Transaction
 
 SATURDAY = 5
@@ -157,7 +158,8 @@ def customer_features(state: CustomerState, tx: Transaction) -> dict[str, float]
     x["CUSTOMER_ID_HOURS_SINCE_LAST_TX"] = min(since, HORIZON_HOURS)
     if tx.features:
         for name, value in tx.features.items():
-            x[f"EVENT_{name}"] = float(value)
+            if name not in NOT_MODEL_INPUTS:  # ids and codes are not quantities
+                x[f"EVENT_{name}"] = float(value)
     return x
 
 

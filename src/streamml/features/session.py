@@ -34,6 +34,26 @@ ID_FEATURES = frozenset({DEVICE_ID, IP_ID})
 """Keys of ``Transaction.features`` that are identifiers, not quantities: no model input."""
 
 
+NOT_MODEL_INPUTS = ID_FEATURES | {EVENT_KIND}
+"""Keys of ``Transaction.features`` that are never copied into a model's inputs."""
+
+
+def is_payment(tx: Transaction) -> bool:
+    """A payment (scored as a fraud candidate, labelled, counted in the windows), as
+    opposed to a clickstream event such as a page view. Events without a kind are payments.
+
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> is_payment(Transaction("e", t, "c", "m", 5.0))
+    True
+    >>> is_payment(Transaction("e", t, "c", "m", 0.0, "web", "s", {"event_kind": 1.0}))
+    False
+    """
+    if not tx.features or EVENT_KIND not in tx.features:
+        return True
+    return int(tx.features[EVENT_KIND]) == EventKind.PAYMENT
+
+
 class EventKind(enum.IntEnum):
     """The codes of ``features["event_kind"]``."""
 

@@ -15,6 +15,7 @@ from streamml.features.customer import (
     customer_known_fraud,
     mark_customer_fraud,
 )
+from streamml.features.session import SessionState, is_payment, session_features
 from streamml.features.terminal import (
     HORIZON,
     TerminalState,
@@ -60,12 +61,23 @@ class FraudFeatureStore:
         self.ttl = ttl
         self.customers: dict[str, CustomerState] = {}
         self.terminals: dict[str, TerminalState] = {}
+        self.sessions: dict[str, SessionState] = {}
         self.unmatched_labels = 0
         self._awaiting: dict[str, tuple[str, str, datetime]] = {}
         self._sweep_at: datetime | None = None
 
     def on_transaction(self, tx: Transaction) -> dict[str, float]:
-        """Update the card's and the terminal's state with ``tx``; return all its features."""
+        """Update the card's and the terminal's state with ``tx``; return all its features.
+
+        Clickstream events that are not payments only update the customer's session and
+        return its ``SESSION_`` features (see :func:`~streamml.features.session.is_payment`).
+        """
+        session = self.sessions.get(tx.customer_id)
+        if session is None:
+            session = self.sessions[tx.customer_id] = SessionState()
+        in_session = session_features(session, tx)
+        if not is_payment(tx):
+            return in_session
         customer = self.customers.get(tx.customer_id)
         if customer is None:
             customer = self.customers[tx.customer_id] = CustomerState()
@@ -73,6 +85,7 @@ class FraudFeatureStore:
         if terminal is None:
             terminal = self.terminals[tx.terminal_id] = TerminalState()
         x = customer_features(customer, tx)
+        x.update(in_session)
         x.update(terminal_features(terminal, tx))
         self._awaiting[tx.event_id] = (tx.customer_id, tx.terminal_id, tx.event_time)
         if self._sweep_at is None or tx.event_time >= self._sweep_at:
