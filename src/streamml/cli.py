@@ -52,16 +52,23 @@ def topics_create(settings: Settings) -> None:
 @main.command()
 @click.option("--transactions", default=3000, show_default=True, help="Fraud events to replay.")
 @click.option("--texts", default=1000, show_default=True, help="Emotion texts to replay.")
+@click.option("--clicks", default=2000, show_default=True, help="Clickstream events to replay.")
 @click.option("--rate", default=1000.0, show_default=True, help="Records per second.")
 @click.option("--keep-services", is_flag=True, help="Leave Kafka running afterwards.")
 @click.pass_obj
 def demo(
-    settings: Settings, transactions: int, texts: int, rate: float, keep_services: bool
+    settings: Settings,
+    *,
+    transactions: int,
+    texts: int,
+    clicks: int,
+    rate: float,
+    keep_services: bool,
 ) -> None:
     """Start Kafka, run the worker, replay real data, show what came out, stop everything."""
     from streamml.demo import DemoPlan, run_demo
 
-    run_demo(settings, DemoPlan(transactions, texts, rate, keep_services))
+    run_demo(settings, DemoPlan(transactions, texts, clicks, rate, keep_services))
 
 
 def _register() -> None:

@@ -34,6 +34,7 @@ MALFORMED = [b"", b"not avro, not json", b'{"event_id": "x"}', b"\xc3\x01" + b"\
 class DemoPlan:
     transactions: int
     texts: int
+    clicks: int
     rate: float
     keep_services: bool
     # Shortened from the handbook's 7 days so the model learns within a short demo.
@@ -121,7 +122,12 @@ def _replay_slice(settings: Settings, plan: DemoPlan) -> int:
         "fraud", settings, SourceOptions(limit=plan.transactions, label_delay=plan.label_delay)
     )
     texts = get_source("emotion6", settings, SourceOptions(split="train", limit=plan.texts))
-    records = [*fraud.records(), *texts.records()]
+    clicks = get_source(
+        "clickstream",
+        settings,
+        SourceOptions(limit=plan.clicks, customers=200, label_delay=plan.label_delay),
+    )
+    records = [*fraud.records(), *texts.records(), *clicks.records()]
     console.print(f"replaying {len(records)} records at {plan.rate:.0f}/s")
     summary = replay(settings, records, rate=plan.rate, progress=True, fmt=settings.output_format)
     if summary.interrupted:
@@ -209,7 +215,7 @@ def _report(outcome: Outcome, settings: Settings) -> None:
     table = Table("event id", "task", "model version", "score / class", "probability")
     for p in _sample(predictions):
         top = p.predicted_class or ""
-        value = f"{p.score:.4f}" if p.score is not None else top
+        value = f"{p.score:.4f}" if p.score is not None else top or ",".join(p.flags)
         proba = f"{(p.probabilities or {}).get(top, 0.0):.3f}" if top else ""
         table.add_row(p.event_id, p.task, p.model_version, value, proba)
     console.print(table)
@@ -224,6 +230,7 @@ def _report(outcome: Outcome, settings: Settings) -> None:
 
 
 def _sample(predictions: list[Prediction]) -> list[Prediction]:
-    fraud = [p for p in predictions if p.task == "fraud"][-3:]
+    payments = [p for p in predictions if p.task == "fraud" and p.score is not None][-3:]
+    clicks = [p for p in predictions if p.task == "fraud" and p.score is None][-1:]
     texts = [p for p in predictions if p.task != "fraud"][-3:]
-    return fraud + texts
+    return payments + clicks + texts
