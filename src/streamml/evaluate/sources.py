@@ -73,10 +73,11 @@ class HandbookSource:
     path: Path
     label_delay: timedelta = DEFAULT_LABEL_DELAY
     split: HandbookSplit = field(default_factory=HandbookSplit)
+    end: datetime | None = None
     name: str = "fraud-handbook"
 
     def records(self) -> Iterator[ReplayRecord]:
-        return read_fraud_handbook(self.path, label_delay=self.label_delay)
+        return read_fraud_handbook(self.path, end=self.end, label_delay=self.label_delay)
 
     def feature_stage(self) -> FeatureStage:
         from streamml.features.fraud import FraudFeatureStore
