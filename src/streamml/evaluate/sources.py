@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,8 +57,10 @@ def run_evaluation(source: EvaluationSource, model: Any) -> dict[str, Any]:
         logger.info("%s: %d transactions scored, %d labels", source.name, len(log), log.labels)
 
     log = replay(source.records(), source.feature_stage(), model, on_progress=progress)
-    report = {"source": source.name, "model": _describe(model)}
+    report: dict[str, Any] = {"source": source.name, "model": _describe(model)}
     report.update(source.report(log))
+    # What a trainer's snapshot of the final model weighs (before signing).
+    report["model_snapshot_bytes"] = len(pickle.dumps(model))
     return report
 
 
