@@ -9,13 +9,10 @@ consumers may run different versions of a contract in ``schemas/``.
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -28,6 +25,14 @@ from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from streamml.errors import DecodeError
+from streamml.jsonwire import (
+    JSON_READERS,
+    JSON_WRITERS,
+    Converter,
+    MismatchError,
+    compile_converter,
+    describe_json,
+)
 from streamml.settings import WireFormat
 
 MAGIC = b"\xc3\x01"
@@ -163,8 +168,8 @@ class Codec:
             parsed = writer if isinstance(writer, ParsedSchema) else ParsedSchema.from_dict(writer)
             self._writers[parsed.fingerprint] = parsed
         self._writers[self.reader.fingerprint] = self.reader
-        self._from_json: _Converter = _compile(self.reader.parsed, _JSON_READERS)
-        self._to_json: _Converter = _compile(self.reader.parsed, _JSON_WRITERS)
+        self._from_json: Converter = compile_converter(self.reader.parsed, JSON_READERS)
+        self._to_json: Converter = compile_converter(self.reader.parsed, JSON_WRITERS)
 
     def encode(self, value: Mapping[str, Any], fmt: WireFormat = "avro") -> bytes:
         """Serialise ``value`` (a wire dict: datetimes, bytes, floats...) with the reader schema.
@@ -251,216 +256,11 @@ class Codec:
         except ValueError as exc:  # JSONDecodeError, or an integer of over 4300 digits
             raise DecodeError("invalid-json", f"invalid JSON: {str(exc)[:200]}") from None
         if not isinstance(obj, dict):
-            raise DecodeError("not-an-object", f"the JSON value is {_what(obj)}, not an object")
+            raise DecodeError(
+                "not-an-object", f"the JSON value is {describe_json(obj)}, not an object"
+            )
         try:
             value: dict[str, Any] = self._from_json(obj)
-        except _MismatchError as exc:
+        except MismatchError as exc:
             raise DecodeError("schema-mismatch", f"{self.reader.name}: {exc}") from None
         return value
-
-
-# --- JSON conformance: one walker over the reader schema, leaves per direction -------------
-
-_Converter = Callable[[Any], Any]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NO_DEFAULT = object()
-
-
-class _MismatchError(ValueError):
-    """A value does not fit the schema; ``path`` names the field once the error unwinds."""
-
-    def __init__(self, problem: str, path: str = "") -> None:
-        super().__init__(problem)
-        self.problem, self.path = problem, path
-
-    def at(self, name: str) -> _MismatchError:
-        return _MismatchError(self.problem, f"{name}.{self.path}" if self.path else name)
-
-    def __str__(self) -> str:
-        return f"field '{self.path}': {self.problem}" if self.path else self.problem
-
-
-_JSON_NAMES = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number",
-               str: "a string", list: "an array", dict: "an object"}  # fmt: skip
-
-
-def _what(value: Any) -> str:
-    return _JSON_NAMES.get(type(value)) or type(value).__name__
-
-
-def _integer(bits: int) -> _Converter:
-    low, high = -(1 << (bits - 1)), 1 << (bits - 1)
-
-    def convert(v: Any) -> int:
-        if isinstance(v, int) and not isinstance(v, bool) and low <= v < high:
-            return v
-        raise _MismatchError(f"expected a {bits}-bit integer, got {_what(v)}")
-
-    return convert
-
-
-def _typed(kind: type, label: str) -> _Converter:
-    def convert(v: Any) -> Any:
-        if isinstance(v, kind):
-            return v
-        raise _MismatchError(f"expected {label}, got {_what(v)}")
-
-    return convert
-
-
-def _double(v: Any) -> float:
-    if isinstance(v, float):
-        return v
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**1023:
-        return float(v)
-    raise _MismatchError(f"expected a number, got {_what(v)}")
-
-
-def _time_in(v: Any) -> datetime:
-    """Epoch milliseconds or an ISO-8601 string with an offset, to UTC at millisecond precision."""
-    try:
-        if isinstance(v, int) and not isinstance(v, bool):
-            return _EPOCH + timedelta(milliseconds=v)
-        if isinstance(v, str):
-            t = datetime.fromisoformat(v)
-            if t.tzinfo is None:
-                raise _MismatchError(f"timestamp {v!r} has no UTC offset (add 'Z' or '+00:00')")
-            t = t.astimezone(UTC)
-            return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
-    except (ValueError, OverflowError) as exc:
-        if isinstance(exc, _MismatchError):
-            raise
-        raise _MismatchError(f"{str(v)[:40]!r} is not a valid timestamp") from None
-    raise _MismatchError(f"expected epoch milliseconds or an ISO-8601 string, got {_what(v)}")
-
-
-def _time_out(v: Any) -> str:
-    if isinstance(v, datetime):
-        if v.tzinfo is None:
-            raise _MismatchError("naive datetime; timestamps must be timezone-aware")
-        return v.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-    return _time_out(_time_in(v))  # epoch millis or ISO text: normalise to one spelling
-
-
-def _bytes_in(v: Any) -> bytes:
-    if not isinstance(v, str):
-        raise _MismatchError(f"expected base64 text, got {_what(v)}")
-    try:
-        return base64.b64decode(v, validate=True)
-    except ValueError:
-        raise _MismatchError("invalid base64") from None
-
-
-def _bytes_out(v: Any) -> str:
-    if isinstance(v, bytes | bytearray | memoryview):
-        return base64.b64encode(v).decode("ascii")
-    raise _MismatchError(f"expected bytes, got {_what(v)}")
-
-
-_COMMON: dict[str, _Converter] = {
-    "null": _typed(type(None), "null"),
-    "boolean": _typed(bool, "a boolean"),
-    "int": _integer(32),
-    "long": _integer(64),
-    "float": _double,
-    "double": _double,
-    "string": _typed(str, "a string"),
-}
-_JSON_READERS = {**_COMMON, "bytes": _bytes_in, "timestamp-millis": _time_in}
-_JSON_WRITERS = {**_COMMON, "bytes": _bytes_out, "timestamp-millis": _time_out}
-
-
-def _compile(
-    schema: Any, leaves: Mapping[str, _Converter], named: dict[str, _Converter] | None = None
-) -> _Converter:
-    """Build once a converter for values of ``schema`` (a fastavro-parsed schema)."""
-    named = {} if named is None else named
-    if isinstance(schema, str):  # a primitive, or a named type defined earlier
-        return leaves.get(schema) or named[schema]
-    if isinstance(schema, list):
-        return _union([_compile(s, leaves, named) for s in schema], schema)
-    kind = schema.get("logicalType") if schema.get("logicalType") in leaves else schema["type"]
-    if kind == "record":
-        return _record(schema, leaves, named)
-    if kind == "array":
-        return _array(_compile(schema["items"], leaves, named))
-    if kind == "map":
-        return _map(_compile(schema["values"], leaves, named))
-    if isinstance(kind, str) and kind in leaves:
-        return leaves[kind]
-    raise ValueError(f"Avro type {kind!r} is not supported in JSON values (enum and fixed)")
-
-
-def _record(
-    schema: Any, leaves: Mapping[str, _Converter], named: dict[str, _Converter]
-) -> _Converter:
-    fields: list[tuple[str, _Converter, Any]] = []
-
-    def convert(v: Any) -> dict[str, Any]:
-        if not isinstance(v, dict | Mapping):
-            raise _MismatchError(f"expected an object, got {_what(v)}")
-        out = {}
-        for name, field, default in fields:
-            if name in v:
-                try:
-                    out[name] = field(v[name])
-                except _MismatchError as exc:
-                    raise exc.at(name) from None
-            elif default is _NO_DEFAULT:
-                raise _MismatchError("required field is missing").at(name)
-            else:  # a fresh copy: a mutable default must not be shared between values
-                out[name] = copy.deepcopy(default) if isinstance(default, list | dict) else default
-        return out
-
-    named[schema["name"]] = convert
-    for f in schema["fields"]:
-        field = _compile(f["type"], leaves, named)
-        default = field(f["default"]) if "default" in f else _NO_DEFAULT
-        fields.append((f["name"], field, default))
-    return convert
-
-
-def _union(branches: list[_Converter], schema: list[Any]) -> _Converter:
-    if len(branches) == 2 and schema[0] == "null":  # the optional-field fast path
-        inner = branches[1]
-        return lambda v: None if v is None else inner(v)
-
-    def convert(v: Any) -> Any:
-        for branch in branches:
-            try:
-                return branch(v)
-            except _MismatchError:
-                continue
-        raise _MismatchError(f"{_what(v)} fits no branch of the union")
-
-    return convert
-
-
-def _array(item: _Converter) -> _Converter:
-    def convert(v: Any) -> list[Any]:
-        if not isinstance(v, list | tuple):
-            raise _MismatchError(f"expected an array, got {_what(v)}")
-        out = []
-        for i, x in enumerate(v):
-            try:
-                out.append(item(x))
-            except _MismatchError as exc:
-                raise exc.at(str(i)) from None
-        return out
-
-    return convert
-
-
-def _map(value: _Converter) -> _Converter:
-    def convert(v: Any) -> dict[str, Any]:
-        if not isinstance(v, Mapping):
-            raise _MismatchError(f"expected an object, got {_what(v)}")
-        out = {}
-        for k, x in v.items():
-            try:
-                out[str(k)] = value(x)
-            except _MismatchError as exc:
-                raise exc.at(str(k)) from None
-        return out
-
-    return convert
