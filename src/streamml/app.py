@@ -52,11 +52,14 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 def _faust_app(settings: Settings, app_id: str) -> faust.App:
     brokers = [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")]
+    datadir = settings.state_dir / "faust" / app_id  # Faust's own files, not in the cwd
+    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id,
         broker=brokers,
         broker_credentials=_broker_credentials(settings),
         store="memory://",
+        datadir=str(datadir),
         autodiscover=False,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,

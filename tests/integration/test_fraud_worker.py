@@ -110,6 +110,7 @@ def test_two_weeks_of_transactions_through_the_worker(
         "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
         "STREAMML_APP_ID": settings.app_id,
         "STREAMML_SNAPSHOT_EVERY_EXAMPLES": "3000",
+        "STREAMML_STATE_DIR": str(settings.state_dir),
     }
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:

@@ -154,7 +154,10 @@ def test_csv_replay_reports_prequential_metrics(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("extra", "message"),
-    [([], "exactly one of --data or --csv"), (["--label-column", "label"], "--time-column")],
+    [
+        ([], "exactly one of --data, --csv or --generator"),
+        (["--label-column", "label"], "--time-column"),
+    ],
 )
 def test_csv_usage_errors(tmp_path: Path, extra: list[str], message: str) -> None:
     data = tmp_path / "d.csv"
@@ -174,3 +177,40 @@ def test_csv_with_a_non_binary_label_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "only 0 and 1" in result.output
+
+
+def test_clickstream_events_update_features_but_only_payments_are_scored() -> None:
+    click = Transaction("v", T0, "c", "t", 0.0, "web", "s", {"event_kind": 1.0, "s": 0.9})
+    payment = Transaction("p", T0 + timedelta(seconds=5), "c", "t", 9.0, "web", "s", {"s": 0.2})
+    model = Recorder()
+    log = replay([click, payment, label_for(payment)], CarriedFeatures(), model)
+    assert [kind for kind, _, _ in model.calls] == ["predict", "learn"]
+    assert len(log) == 1 and log.other_events == 1
+    assert log.arrays()["score"].tolist() == [0.2]
+
+
+def label_for(payment: Transaction) -> Label:
+    return Label(payment.event_id, "fraud", "0", payment.event_time + timedelta(days=1))
+
+
+def test_generated_clickstream_reports_the_handbook_figures(tmp_path: Path) -> None:
+    out = tmp_path / "cs.json"
+    args = ["evaluate", "fraud", "--generator", "clickstream", "--customers", "60"]
+    args += ["--days", "28", "--model", "logistic", "--json", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["protocol"]["test_start"] == "2024-01-22"
+    assert report["generator"] == {"customers": 60, "terminals": 120, "days": 28.0, "seed": 0}
+    assert report["other_events"] > report["transactions"] > 0
+    assert report["test_week"]["n"] > 0 and report["test_week"]["frauds"] > 0
+    # Every payment is labelled: those of the last 7 days after the stream ends.
+    assert report["learned"] == report["transactions"] == report["labels"]
+    assert {"auc_roc", "average_precision", "card_precision_at_100"} <= set(report["test_week"])
+
+
+def test_a_generated_stream_shorter_than_three_weeks_is_refused() -> None:
+    args = ["evaluate", "fraud", "--generator", "clickstream", "--days", "14"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "--days" in result.output

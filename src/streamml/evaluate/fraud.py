@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from streamml.datasets import interleave_labels
 from streamml.datasets._common import ReplayRecord
+from streamml.features.session import is_payment
 from streamml.records import Label, Transaction
 
 FRAUD = "1"
@@ -62,7 +63,9 @@ class ReplayLog:
     """One row per transaction, in arrival order: what was scored and what it turned out.
 
     ``fraud`` is 1, 0 or -1 (no label arrived); ``known_fraud`` says whether a fraud
-    label of the same customer had arrived when the transaction was scored.
+    label of the same customer had arrived when the transaction was scored. Clickstream
+    events other than payments update the features but are not rows (``other_events``
+    counts them).
     """
 
     seconds: array[float] = field(default_factory=lambda: array("d"))
@@ -72,6 +75,7 @@ class ReplayLog:
     known_fraud: array[int] = field(default_factory=lambda: array("b"))
     customer_ids: dict[str, int] = field(default_factory=dict)
     labels: int = 0
+    other_events: int = 0
     unmatched_labels: int = 0
     learned: int = 0
     seconds_total: float = 0.0
@@ -126,7 +130,8 @@ def replay(
     for record in interleave_labels(records):
         if isinstance(record, Transaction):
             replayer.score(record)
-            if on_progress is not None and len(log) % progress_every == 0:
+            seen = len(log) + log.other_events
+            if on_progress is not None and seen % progress_every == 0:
                 on_progress(log)
         elif isinstance(record, Label):
             replayer.learn(record)
@@ -149,9 +154,12 @@ class _Replayer:
         t0 = clock()
         x = self.features.on_transaction(tx)
         t1 = clock()
+        log.seconds_features += t1 - t0
+        if not is_payment(tx):  # a page view, a login...: features only, as in the worker
+            log.other_events += 1
+            return
         score = self.model.predict_proba_one(x).get(True, 0.0)
         log.seconds_model += clock() - t1
-        log.seconds_features += t1 - t0
         customer = log.customer_ids.setdefault(tx.customer_id, len(log.customer_ids))
         self.pending[tx.event_id] = (len(log), x)
         log.seconds.append(tx.event_time.timestamp())

@@ -121,23 +121,29 @@ def cost(log: ReplayLog) -> dict[str, Any]:
     total = log.seconds_total
     return {
         "transactions": n,
+        "other_events": log.other_events,
         "labels": log.labels,
         "learned": log.learned,
         "unmatched_labels": log.unmatched_labels,
         "seconds": round(total, 2),
-        "events_per_second": round(n / total, 1) if total else None,
-        "records_per_second": round((n + log.labels) / total, 1) if total else None,
+        "events_per_second": round((n + log.other_events) / total, 1) if total else None,
+        "records_per_second": (
+            round((n + log.other_events + log.labels) / total, 1) if total else None
+        ),
         "model_us_per_event": round(1e6 * log.seconds_model / n, 2) if n else None,
         "features_us_per_event": round(1e6 * log.seconds_features / n, 2) if n else None,
         "peak_memory_mib": round(peak_memory_mib(), 1),
     }
 
 
-def handbook_report(log: ReplayLog, split: HandbookSplit | None = None) -> dict[str, Any]:
-    """Everything ``streamml evaluate fraud --data`` reports, as one JSON-ready dict."""
+def handbook_report(
+    log: ReplayLog, split: HandbookSplit | None = None, weekly_from: date = WEEKLY_FROM
+) -> dict[str, Any]:
+    """Everything ``streamml evaluate fraud --data`` reports, as one JSON-ready dict;
+    ``--generator`` reports the same for its own test week and weeks."""
     split = split or HandbookSplit()
     cols = log.arrays()
-    weeks = weekly(cols, split.test_start)
+    weeks = weekly(cols, split.test_start, weekly_from)
     report: dict[str, Any] = {
         "protocol": {
             "train_start": split.train_start.isoformat(),

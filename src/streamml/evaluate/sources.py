@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from streamml.datasets._common import ReplayRecord
+from streamml.datasets.clickstream import ClickstreamConfig, clickstream_records
 from streamml.datasets.fraud_handbook import DEFAULT_LABEL_DELAY, read_fraud_handbook
 from streamml.errors import ConfigurationError
 from streamml.evaluate.fraud import CarriedFeatures, FeatureStage, ReplayLog, replay
@@ -54,7 +55,13 @@ def run_evaluation(source: EvaluationSource, model: Any) -> dict[str, Any]:
     """Replay ``source`` through its features and ``model``; return the source's report."""
 
     def progress(log: ReplayLog) -> None:
-        logger.info("%s: %d transactions scored, %d labels", source.name, len(log), log.labels)
+        logger.info(
+            "%s: %d transactions scored, %d other events, %d labels",
+            source.name,
+            len(log),
+            log.other_events,
+            log.labels,
+        )
 
     log = replay(source.records(), source.feature_stage(), model, on_progress=progress)
     report: dict[str, Any] = {"source": source.name, "model": _describe(model)}
@@ -90,6 +97,60 @@ class HandbookSource:
     def report(self, log: ReplayLog) -> dict[str, Any]:
         result = handbook_report(log, self.split)
         result["label_delay_seconds"] = self.label_delay.total_seconds()
+        return result
+
+
+WARM_UP = timedelta(days=30)
+"""Generated streams: weekly figures start after the feature windows' first month."""
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedClickstream:
+    """The clickstream generator's sessions through the same :class:`FraudFeatureStore`.
+
+    Every event updates the features (session ones included); only payments are scored
+    and labelled. The report is the handbook's: its test week is the stream's last
+    complete week (with the handbook's exclusions), its weeks start after a month.
+
+    >>> source = GeneratedClickstream(ClickstreamConfig(customers=10, days=50))
+    >>> source.split.test_start, source.split.train_start
+    (datetime.date(2024, 2, 13), datetime.date(2024, 1, 30))
+    """
+
+    config: ClickstreamConfig
+    name: str = "clickstream"
+
+    def __post_init__(self) -> None:
+        if self.config.days is None or self.config.days < 21:
+            raise ConfigurationError(
+                "a clickstream evaluation needs at least 21 days "
+                "(a training week, the label delay and a test week)"
+            )
+
+    @property
+    def split(self) -> HandbookSplit:
+        assert self.config.days is not None
+        end = self.config.start.date() + timedelta(days=math.floor(self.config.days))
+        return HandbookSplit.for_test_week(end - timedelta(days=7))
+
+    def records(self) -> Iterator[ReplayRecord]:
+        return clickstream_records(self.config)
+
+    def feature_stage(self) -> FeatureStage:
+        from streamml.features.fraud import FraudFeatureStore
+
+        return FraudFeatureStore()
+
+    def report(self, log: ReplayLog) -> dict[str, Any]:
+        weekly_from = (self.config.start + WARM_UP).date()
+        result = handbook_report(log, self.split, weekly_from)
+        result["generator"] = {
+            "customers": self.config.customers,
+            "terminals": self.config.terminal_count,
+            "days": self.config.days,
+            "seed": self.config.seed,
+        }
+        result["label_delay_seconds"] = self.config.label_delay.total_seconds()
         return result
 
 
