@@ -24,7 +24,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     for name in topics.all():
         config = SNAPSHOT_TOPIC_CONFIG if name == topics.model_snapshots else {}
         # One trainer per task by design: a single partition gives it to one group member.
-        partitions = 1 if name == topics.fraud_training else settings.topic_partitions
+        partitions = 1 if name in topics.training() else settings.topic_partitions
         specs.append(
             NewTopic(
                 name,

@@ -1,7 +1,8 @@
 """Faust wiring: :func:`build_app` lists every agent and table; the stages live elsewhere.
 
 Roles: ``scorer`` (customer and terminal stages, texts; scales out in a consumer group),
-``trainer`` (learns from ``fraud-training``, one partition, so one trainer per group),
+``trainer`` (learns from ``fraud-training`` and ``emotion-training``, one partition each,
+so one trainer per group; a model per task),
 ``all`` (both in one process, for the demo and small deployments).
 """
 
@@ -24,7 +25,7 @@ from streamml.process import TextStage
 from streamml.score import EmotionScorer, FraudScorer
 from streamml.settings import Settings
 from streamml.snapshots import Snapshot
-from streamml.train import Trainer, TrainerStage
+from streamml.train import Trainer, TrainerStage, new_trainers
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +110,10 @@ def _register_scorer(app: faust.App, router: Router, settings: Settings) -> None
     terminals = TerminalStage(
         emitter, topics, _table(app, "fraud-terminals", settings), scorer, pending()
     )
-    texts = TextStage(
-        emitter, EmotionScorer(emotion_model, settings.emotion_default_taxonomy), pending()
+    emotion = EmotionScorer(
+        emotion_model, settings.emotion_tasks, settings.emotion_default_taxonomy
     )
+    texts = TextStage(emitter, topics, emotion, settings.emotion_tasks, pending())
     router.route(topics.transactions, customers.on_transaction)
     router.route(topics.fraud_customer_frauds, customers.on_card_fraud)
     router.route(topics.fraud_enriched, terminals.on_enriched)
@@ -122,7 +124,11 @@ def _register_scorer(app: faust.App, router: Router, settings: Settings) -> None
     def swap(snapshot: Snapshot) -> None:
         if snapshot.task == scorer.task:
             scorer.swap(snapshot.model(), snapshot.name)
-            logger.info("scoring with %s (%d examples)", snapshot.name, snapshot.examples)
+        elif snapshot.task in emotion.models:
+            emotion.swap(snapshot.task, snapshot.model(), snapshot.name)
+        else:
+            return
+        logger.info("scoring with %s (%d examples)", snapshot.name, snapshot.examples)
 
     follower = SnapshotFollower(settings, swap)
 
@@ -139,15 +145,20 @@ def _register_scorer(app: faust.App, router: Router, settings: Settings) -> None
 
 
 def _register_trainer(router: Router, settings: Settings) -> None:
-    trainer = Trainer(
-        "fraud", fraud_model(), settings.snapshot_every_examples, settings.snapshot_every_seconds
-    )
-    if (latest := latest_snapshots(settings).get("fraud")) is not None:
-        trainer.resume(latest)
     stage = TrainerStage(
         Emitter(settings.topics, settings.output_format),
-        trainer,
+        _resumed_trainers(settings),
         settings.topics.model_snapshots,
         settings.model_signing_key.get_secret_value().encode(),
     )
-    router.route(settings.topics.fraud_training, stage.on_example)
+    for topic in settings.topics.training():
+        router.route(topic, stage.on_example)
+
+
+def _resumed_trainers(settings: Settings) -> dict[str, Trainer]:
+    """Each task's trainer, resumed from its newest snapshot on the topic if there is one."""
+    found = new_trainers(settings, fraud_model, emotion_model)
+    for task, latest in latest_snapshots(settings).items():
+        if task in found:
+            found[task].resume(latest)
+    return found

@@ -54,18 +54,29 @@ class Enriched:
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """A labelled training example: the exact features a scorer used, and the truth."""
+    """A labelled training example: exactly what a scorer scored, and the truth.
+
+    Fraud examples carry the features (``x`` a dict, ``y`` a bool); text examples the
+    text (``x`` a str, ``y`` the class name). ``task`` names the trainer that learns it.
+
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> Example.from_bytes(Example("e1", "so glad", "joy", t, t, "emotion6").to_bytes()).y
+    'joy'
+    """
 
     event_id: str
-    x: dict[str, float]
-    y: bool
+    x: Any
+    y: Any
     event_time: datetime
     label_time: datetime
+    task: str = "fraud"
 
     def to_bytes(self) -> bytes:
         return json.dumps(
             {
                 "id": self.event_id,
+                "task": self.task,
                 "x": self.x,
                 "y": self.y,
                 "t": _ms(self.event_time),
@@ -76,7 +87,8 @@ class Example:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Example:
         v: dict[str, Any] = json.loads(raw)
-        return cls(v["id"], v["x"], bool(v["y"]), _time(v["t"]), _time(v["lt"]))
+        task = v.get("task", "fraud")
+        return cls(v["id"], v["x"], v["y"], _time(v["t"]), _time(v["lt"]), task)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,16 @@
 """Score stage: a typed record and its features in, one :class:`Prediction` out.
 
-Scorers hold River models. The fraud scorer only scores (a trainer learns and publishes
-snapshots); the emotion scorer still learns in place from labelled texts.
+Scorers hold River models and never learn: a trainer per task learns and publishes
+snapshots, which :meth:`swap` installs (version ``<task>-v<n>``; ``-v0`` is untrained).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from streamml.errors import ConfigurationError
 from streamml.records import Prediction, TextEvent, Transaction
 
 Clock = Callable[[], datetime]
@@ -17,23 +18,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class OnlineModel:
-    """A River classifier with the count of examples it learned, which names its version."""
-
-    def __init__(self, task: str, model: Any) -> None:
-        self.task = task
-        self.model = model
-        self.learned = 0
-
-    @property
-    def version(self) -> str:
-        return f"{self.task}-online-{self.learned}"
-
-    def learn(self, x: Any, y: Any) -> None:
-        self.model.learn_one(x, y)
-        self.learned += 1
 
 
 class FraudScorer:
@@ -84,40 +68,44 @@ class FraudScorer:
 
 
 class EmotionScorer:
-    """Emotion class probabilities of each text, one model per label taxonomy."""
+    """Emotion class probabilities of each text, one model per label taxonomy (task).
+
+    Each configured task starts with an untrained model (``<task>-v0``, no probabilities
+    until its first snapshot) and follows its trainer's snapshots.
+    """
 
     def __init__(
         self,
         model_factory: Callable[[], Any],
+        tasks: Iterable[str],
         default_taxonomy: str,
         clock: Clock = utc_now,
     ) -> None:
-        self.model_factory = model_factory
+        self.models: dict[str, tuple[Any, str]] = {t: (model_factory(), f"{t}-v0") for t in tasks}
+        if default_taxonomy not in self.models:
+            raise ConfigurationError(f"default taxonomy {default_taxonomy!r} is not a task")
         self.default_taxonomy = default_taxonomy
         self.clock = clock
-        self.models: dict[str, OnlineModel] = {}
 
     def taxonomy_of(self, text: TextEvent) -> str:
         return text.taxonomy or self.default_taxonomy
 
-    def _model(self, taxonomy: str) -> OnlineModel:
-        if taxonomy not in self.models:
-            self.models[taxonomy] = OnlineModel(taxonomy, self.model_factory())
-        return self.models[taxonomy]
+    def swap(self, task: str, model: Any, version: str) -> None:
+        """Serve ``model`` for ``task`` (a task that is not configured here is ignored)."""
+        if task in self.models:
+            self.models[task] = (model, version)
 
-    def score(self, text: TextEvent) -> Prediction:
-        online = self._model(self.taxonomy_of(text))
-        proba = {str(k): float(v) for k, v in online.model.predict_proba_one(text.text).items()}
+    def score(self, text: TextEvent, task: str, flags: list[str] | None = None) -> Prediction:
+        model, version = self.models[task]
+        proba = {str(k): float(v) for k, v in model.predict_proba_one(text.text).items()}
         top = max(proba, key=proba.__getitem__) if proba else None
         return Prediction(
             event_id=text.event_id,
-            task=online.task,
-            model_version=online.version,
+            task=task,
+            model_version=version,
             event_time=text.event_time,
             processed_time=self.clock(),
             predicted_class=top,
             probabilities=proba,
+            flags=flags or [],
         )
-
-    def learn(self, taxonomy: str, text: str, label: str) -> None:
-        self._model(taxonomy).learn(text, label)

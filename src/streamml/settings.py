@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WireFormat = Literal["avro", "json"]
@@ -36,6 +36,7 @@ class Topics:
     fraud_enriched: str
     fraud_training: str
     fraud_customer_frauds: str
+    emotion_training: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -52,6 +53,7 @@ class Topics:
             "fraud_enriched": "fraud-enriched",
             "fraud_training": "fraud-training",
             "fraud_customer_frauds": "fraud-customer-frauds",
+            "emotion_training": "emotion-training",
         }
         return cls(**{field: f"{prefix}{name}" for field, name in names.items()})
 
@@ -70,8 +72,66 @@ class Topics:
         ]
 
     def internal(self) -> list[str]:
-        """Topics between the worker's own stages (customer → terminal → trainer)."""
-        return [self.fraud_enriched, self.fraud_training, self.fraud_customer_frauds]
+        """Topics between the worker's own stages (customer → terminal → trainer, text
+        scorer → trainer)."""
+        return [
+            self.fraud_enriched,
+            self.fraud_training,
+            self.fraud_customer_frauds,
+            self.emotion_training,
+        ]
+
+    def training(self) -> list[str]:
+        """The trainer's inputs: one partition each, so one trainer sees every example."""
+        return [self.fraud_training, self.emotion_training]
+
+
+EMOTION6_LABELS = ("sadness", "joy", "love", "anger", "fear", "surprise")
+EMOTION13_LABELS = (
+    "anger",
+    "boredom",
+    "empty",
+    "enthusiasm",
+    "fun",
+    "happiness",
+    "hate",
+    "love",
+    "neutral",
+    "relief",
+    "sadness",
+    "surprise",
+    "worry",
+)
+
+
+class EmotionTask(BaseModel):
+    """One label taxonomy: its own model, trainer and snapshots.
+
+    ``labels`` are the classes expected (documentation, and the allowed set when
+    ``closed``). An open task learns any new label when its first example arrives; a
+    closed one dead-letters labels outside ``labels``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    labels: tuple[str, ...] = ()
+    closed: bool = False
+
+    @model_validator(mode="after")
+    def _closed_needs_labels(self) -> EmotionTask:
+        if self.closed and not self.labels:
+            raise ValueError("a closed task needs its labels")
+        return self
+
+    def allows(self, label: str) -> bool:
+        return not self.closed or label in self.labels
+
+
+def _default_emotion_tasks() -> dict[str, EmotionTask]:
+    return {
+        "emotion6": EmotionTask(labels=EMOTION6_LABELS),
+        "emotion13": EmotionTask(labels=EMOTION13_LABELS),
+    }
 
     def inputs(self) -> list[str]:
         return [self.transactions, self.texts, self.fraud_labels, self.emotion_labels]
@@ -104,6 +164,7 @@ class Settings(BaseSettings):
     output_format: WireFormat = "avro"
     pending_features_ttl_seconds: float = Field(default=45 * 86400.0, gt=0)
     pending_features_max: int = Field(default=2_000_000, ge=1)
+    emotion_tasks: dict[str, EmotionTask] = Field(default_factory=_default_emotion_tasks)
     emotion_default_taxonomy: str = "emotion6"
     role: Literal["all", "scorer", "trainer"] = "all"
     model_signing_key: SecretStr = SecretStr("streamml-development-key")
@@ -123,6 +184,15 @@ class Settings(BaseSettings):
     minio_bucket: str = "streamml"
     minio_root_user: str = "streamml"
     minio_root_password: SecretStr = SecretStr("streamml-secret")
+
+    @model_validator(mode="after")
+    def _default_taxonomy_is_a_task(self) -> Settings:
+        if self.emotion_default_taxonomy not in self.emotion_tasks:
+            raise ValueError(
+                f"STREAMML_EMOTION_DEFAULT_TAXONOMY={self.emotion_default_taxonomy!r} is not "
+                f"one of STREAMML_EMOTION_TASKS ({', '.join(sorted(self.emotion_tasks))})"
+            )
+        return self
 
     @property
     def topics(self) -> Topics:

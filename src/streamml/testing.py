@@ -21,7 +21,7 @@ from streamml.records import Origin
 from streamml.score import EmotionScorer, FraudScorer
 from streamml.settings import Settings
 from streamml.snapshots import verify
-from streamml.train import Trainer, TrainerStage
+from streamml.train import TrainerStage, new_trainers
 
 Handle = Callable[[bytes | None, Origin, bytes | None], list[Output]]
 
@@ -42,14 +42,11 @@ class InMemoryWorker:
         self.terminals = TerminalStage(
             emitter, topics, self.terminal_states, self.scorer, PendingFeatures(ttl, size)
         )
-        self.texts = TextStage(
-            emitter,
-            EmotionScorer(emotion_model, settings.emotion_default_taxonomy),
-            PendingFeatures(ttl, size),
-        )
-        every = settings.snapshot_every_examples, settings.snapshot_every_seconds
-        trainer = Trainer("fraud", model_factory(), *every)
-        self.trainer = TrainerStage(emitter, trainer, topics.model_snapshots, self.key)
+        tasks = settings.emotion_tasks
+        self.emotion = EmotionScorer(emotion_model, tasks, settings.emotion_default_taxonomy)
+        self.texts = TextStage(emitter, topics, self.emotion, tasks, PendingFeatures(ttl, size))
+        trainers = new_trainers(settings, model_factory, emotion_model)
+        self.trainer = TrainerStage(emitter, trainers, topics.model_snapshots, self.key)
         self.routes: dict[str, Handle] = {
             topics.transactions: self.customers.on_transaction,
             topics.fraud_customer_frauds: self.customers.on_card_fraud,
@@ -58,6 +55,7 @@ class InMemoryWorker:
             topics.texts: self.texts.on_text,
             topics.emotion_labels: self.texts.on_label,
             topics.fraud_training: self.trainer.on_example,
+            topics.emotion_training: self.trainer.on_example,
             topics.model_snapshots: self._swap,
         }
         self.outputs: dict[str, list[Output]] = defaultdict(list)
@@ -76,5 +74,8 @@ class InMemoryWorker:
 
     def _swap(self, raw: bytes | None, origin: Origin, key: bytes | None) -> list[Output]:
         snapshot = verify(raw or b"", self.key)
-        self.scorer.swap(snapshot.model(), snapshot.name)
+        if snapshot.task == self.scorer.task:
+            self.scorer.swap(snapshot.model(), snapshot.name)
+        else:
+            self.emotion.swap(snapshot.task, snapshot.model(), snapshot.name)
         return []

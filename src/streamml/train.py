@@ -1,29 +1,47 @@
 """The trainer: learns from every labelled example, keeps prequential metrics and
-publishes a signed snapshot every N examples or T seconds."""
+publishes a signed snapshot every N examples or T seconds, one model per task."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from river import metrics
+from river.metrics.base import ClassificationMetric
 
 from streamml.emit import Emitter, Output
+from streamml.errors import ValidationError
 from streamml.internal import Example
 from streamml.process import BaseStage
 from streamml.records import Origin
+from streamml.settings import Settings
 from streamml.snapshots import Snapshot, sign, take
 
 logger = logging.getLogger(__name__)
 
 
+def binary_metrics() -> dict[str, ClassificationMetric]:
+    """What a fraud trainer measures before learning each example."""
+    return {"logloss": metrics.LogLoss(), "roc_auc": metrics.ROCAUC()}
+
+
+def multiclass_metrics() -> dict[str, ClassificationMetric]:
+    """What a text trainer measures before learning each example (open label sets)."""
+    return {
+        "accuracy": metrics.Accuracy(),
+        "macro_f1": metrics.MacroF1(),
+        "cross_entropy": metrics.CrossEntropy(),
+    }
+
+
 class Trainer:
     """Sequential learner of one task; its throughput bounds only the labelled traffic.
 
-    Each example is first scored (prequential metrics: log loss, ROC AUC), then learned.
-    :meth:`learn` returns a :class:`Snapshot` when one is due, else ``None``.
+    Each example is first scored (prequential ``measures``; log loss and ROC AUC unless
+    told), then learned. :meth:`learn` returns a :class:`Snapshot` when one is due, else
+    ``None``.
 
     Examples
     --------
@@ -43,7 +61,9 @@ class Trainer:
         model: Any,
         every_examples: int,
         every_seconds: float,
+        *,
         clock: Callable[[], float] = time.monotonic,
+        measures: Callable[[], dict[str, ClassificationMetric]] = binary_metrics,
     ) -> None:
         self.task = task
         self.model = model
@@ -52,8 +72,7 @@ class Trainer:
         self.clock = clock
         self.version = 0
         self.examples = 0
-        self.logloss = metrics.LogLoss()
-        self.auc = metrics.ROCAUC()
+        self.measures = measures()
         self._since_snapshot = 0
         self._last_snapshot = clock()
 
@@ -65,9 +84,13 @@ class Trainer:
         logger.info("trainer resumed from %s (%d examples)", snapshot.name, snapshot.examples)
 
     def learn(self, example: Example) -> Snapshot | None:
-        proba = self.model.predict_proba_one(example.x).get(True, 0.0)
-        self.logloss.update(example.y, proba)
-        self.auc.update(example.y, proba)
+        proba = self.model.predict_proba_one(example.x)
+        predicted = max(proba, key=proba.__getitem__) if proba else None
+        for metric in self.measures.values():
+            if not metric.requires_labels:
+                metric.update(example.y, proba)
+            elif predicted is not None:
+                metric.update(example.y, predicted)
         self.model.learn_one(example.x, example.y)
         self.examples += 1
         self._since_snapshot += 1
@@ -85,17 +108,37 @@ class Trainer:
         self.version += 1
         self._since_snapshot = 0
         self._last_snapshot = self.clock()
-        measured = {"logloss": float(self.logloss.get()), "roc_auc": float(self.auc.get())}
+        measured = {name: float(metric.get()) for name, metric in self.measures.items()}
         return take(self.task, self.version, self.examples, self.model, measured)
 
 
-class TrainerStage(BaseStage):
-    """Feeds ``fraud-training`` to a :class:`Trainer`; each due snapshot is signed and sent
-    to the snapshot topic, keyed by task (the topic is compacted)."""
+def new_trainers(
+    settings: Settings, fraud: Callable[[], Any], emotion: Callable[[], Any]
+) -> dict[str, Trainer]:
+    """A fresh trainer per task: ``fraud`` and each configured emotion taxonomy."""
+    every = settings.snapshot_every_examples, settings.snapshot_every_seconds
+    found = {"fraud": Trainer("fraud", fraud(), *every)}
+    for task in settings.emotion_tasks:
+        found[task] = Trainer(task, emotion(), *every, measures=multiclass_metrics)
+    return found
 
-    def __init__(self, emitter: Emitter, trainer: Trainer, topic: str, signing_key: bytes) -> None:
+
+class TrainerStage(BaseStage):
+    """Feeds the training topics to the :class:`Trainer` of each example's task; each due
+    snapshot is signed and sent to the snapshot topic, keyed by task (it is compacted).
+
+    An example of a task without a trainer is dead-lettered.
+    """
+
+    def __init__(
+        self,
+        emitter: Emitter,
+        trainers: Mapping[str, Trainer],
+        topic: str,
+        signing_key: bytes,
+    ) -> None:
         super().__init__(emitter)
-        self.trainer = trainer
+        self.trainers = trainers
         self.topic = topic
         self.signing_key = signing_key
 
@@ -103,7 +146,12 @@ class TrainerStage(BaseStage):
         return self.guarded(self._example, raw, origin, key)
 
     def _example(self, raw: bytes | None, origin: Origin, key: bytes | None) -> list[Output]:
-        snapshot = self.trainer.learn(Example.from_bytes(raw or b""))
+        example = Example.from_bytes(raw or b"")
+        trainer = self.trainers.get(example.task)
+        if trainer is None:
+            known = ", ".join(sorted(self.trainers))
+            raise ValidationError("unknown-task", f"no trainer for task {example.task!r}: {known}")
+        snapshot = trainer.learn(example)
         self.counts["learned"] += 1
         if snapshot is None:
             return []
