@@ -5,19 +5,16 @@ from equal what `streamml features fraud` computes, and model versions advance."
 from __future__ import annotations
 
 import csv
-import os
 import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
 from streamml.admin import ensure_topics
 from streamml.contracts import decode_record
@@ -27,45 +24,11 @@ from streamml.internal import Example
 from streamml.produce import replay
 from streamml.records import Prediction, Transaction
 from streamml.settings import Settings
+from tests.integration.worker_process import read_topics, start_worker, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
 FROM, TO = "2018-04-01", "2018-04-14"
-
-
-def read_topics(
-    settings: Settings, topics: list[str], enough: Callable[[Counter[str]], bool], timeout: float
-) -> dict[str, list[bytes]]:
-    consumer = Consumer(
-        {
-            **settings.kafka_client_config(),
-            "group.id": f"{settings.topic_prefix}checker",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe(topics)
-    seen: dict[str, list[bytes]] = {t: [] for t in topics}
-    counts: Counter[str] = Counter()
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and not enough(counts):
-            for message in consumer.consume(5000, timeout=1.0):
-                topic, value = message.topic(), message.value()
-                if message.error() is None and topic is not None and value is not None:
-                    seen[topic].append(value)
-                    counts[topic] += 1
-    finally:
-        consumer.close()
-    return seen
-
-
-def wait_until_ready(log_path: Path, worker: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
-    while "Worker]: Ready" not in log_path.read_text(errors="replace"):
-        assert worker.poll() is None, log_path.read_text(errors="replace")[-3000:]
-        assert time.monotonic() < deadline, "the worker did not start"
-        time.sleep(0.5)
 
 
 def offline_features(settings: Settings, out: Path) -> dict[str, dict[str, float]]:
@@ -104,19 +67,8 @@ def test_two_weeks_of_transactions_through_the_worker(
     options = SourceOptions(end=datetime(2018, 4, 15, tzinfo=UTC))
     records = list(get_source("fraud", settings, options).records())
     transactions = [r for r in records if isinstance(r, Transaction)]
-    env = {
-        **os.environ,
-        "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
-        "STREAMML_APP_ID": settings.app_id,
-        "STREAMML_SNAPSHOT_EVERY_EXAMPLES": "3000",
-        "STREAMML_STATE_DIR": str(settings.state_dir),
-    }
     log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "streamml", "worker"], stdout=log, stderr=log, env=env
-        )
+    worker = start_worker(settings, log_path, STREAMML_SNAPSHOT_EVERY_EXAMPLES="3000")
     wait_until_ready(log_path, worker)
     # Paced so the worker keeps up, as in production: a label then comes 7 event-days
     # after its transaction in wall time too.

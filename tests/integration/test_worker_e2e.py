@@ -4,11 +4,8 @@ every malformed record exactly one dead letter naming its origin and reason."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,6 +19,7 @@ from streamml.admin import ensure_topics
 from streamml.contracts import decode_record, encode_record
 from streamml.records import DeadLetter, Prediction, TextEvent, Transaction
 from streamml.settings import Settings
+from tests.integration.worker_process import start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -86,21 +84,6 @@ def malformed(settings: Settings, valid_tx: Transaction) -> list[tuple[str, byte
         (topics.texts, b"[1, 2, 3]"),
     ]
     return [kind for kind in kinds for _ in range(5)]
-
-
-def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
-        "STREAMML_APP_ID": settings.app_id,
-        "STREAMML_STATE_DIR": str(settings.state_dir),
-        "STREAMML_EXACTLY_ONCE": str(settings.exactly_once).lower(),
-    }
-    log = log_path.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "streamml", "worker"], stdout=log, stderr=log, env=env
-    )
 
 
 def produce(
@@ -190,7 +173,8 @@ def test_one_prediction_per_valid_event_and_one_dead_letter_per_malformed(
     bad_positions = {positions[i] for i, m in enumerate(messages) if m[1] is None}
     assert len(bad_positions) == 50
 
-    worker = start_worker(settings, tmp_path / "worker.log")
+    exactly_once = str(settings.exactly_once).lower()
+    worker = start_worker(settings, tmp_path / "worker.log", STREAMML_EXACTLY_ONCE=exactly_once)
     try:
         topics = settings.topics
         outputs = [topics.fraud_predictions, topics.emotion_predictions, topics.dead_letters]

@@ -1,0 +1,69 @@
+"""Running ``streamml worker`` as a child process against the test broker, and reading
+what it publishes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import Consumer
+
+from streamml.settings import Settings
+
+
+def start_worker(settings: Settings, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
+    """``python -m streamml worker`` on ``settings``' broker, topics and state directory;
+    ``env`` adds ``STREAMML_*`` settings. Output goes to ``log_path``."""
+    environment = {
+        **os.environ,
+        "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
+        "STREAMML_APP_ID": settings.app_id,
+        "STREAMML_STATE_DIR": str(settings.state_dir),
+        **env,
+    }
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamml", "worker"], stdout=log, stderr=log, env=environment
+        )
+
+
+def wait_until_ready(log_path: Path, worker: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while "Worker]: Ready" not in log_path.read_text(errors="replace"):
+        assert worker.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.5)
+
+
+def read_topics(
+    settings: Settings, topics: list[str], enough: Callable[[Counter[str]], bool], timeout: float
+) -> dict[str, list[bytes]]:
+    """Every message of ``topics`` from the start, until ``enough(counts)`` or ``timeout``."""
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": f"{settings.topic_prefix}checker",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe(topics)
+    seen: dict[str, list[bytes]] = {t: [] for t in topics}
+    counts: Counter[str] = Counter()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not enough(counts):
+            for message in consumer.consume(5000, timeout=1.0):
+                topic, value = message.topic(), message.value()
+                if message.error() is None and topic is not None and value is not None:
+                    seen[topic].append(value)
+                    counts[topic] += 1
+    finally:
+        consumer.close()
+    return seen
