@@ -1,8 +1,9 @@
 """Signed model snapshots: what a trainer publishes and a scorer hot-swaps.
 
 A snapshot is a JSON envelope (task, version, examples learned, creation time, metrics,
-library versions) around the pickled River model, with an HMAC-SHA256 over the envelope
-and the model bytes. The signature is checked *before* anything is unpickled; a snapshot
+library versions, encoding) around the pickled River model, zlib-compressed (text models
+are mostly strings and shrink about 2.5x), with an HMAC-SHA256 over the envelope and the
+model bytes. The signature is checked *before* anything is unpickled; a snapshot
 that does not verify is refused with :class:`SnapshotError`.
 """
 
@@ -14,6 +15,7 @@ import hmac
 import json
 import pickle
 import platform
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -22,6 +24,8 @@ from typing import Any
 from streamml.errors import StreamMLError
 
 LIBRARIES = ("river", "numpy", "streamml")
+ENCODING = "pickle+zlib"
+"""How ``model_bytes`` hold the model; envelopes without one hold a bare pickle."""
 
 
 class SnapshotError(StreamMLError):
@@ -39,6 +43,7 @@ class Snapshot:
     model_bytes: bytes
     metrics: dict[str, float] = field(default_factory=dict)
     libraries: dict[str, str] = field(default_factory=dict)
+    encoding: str = ENCODING
 
     @property
     def name(self) -> str:
@@ -46,7 +51,8 @@ class Snapshot:
 
     def model(self) -> Any:
         """The unpickled model. Only call on a snapshot returned by :func:`verify`."""
-        return pickle.loads(self.model_bytes)  # bytes verified by HMAC first
+        raw = zlib.decompress(self.model_bytes) if self.encoding == ENCODING else self.model_bytes
+        return pickle.loads(raw)  # bytes verified by HMAC first
 
 
 def library_versions() -> dict[str, str]:
@@ -66,7 +72,7 @@ def take(task: str, version: int, examples: int, model: Any, metrics: dict[str, 
         version=version,
         examples=examples,
         created=datetime.now(UTC),
-        model_bytes=pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL),
+        model_bytes=zlib.compress(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), 1),
         metrics=dict(metrics),
         libraries=library_versions(),
     )
@@ -81,6 +87,7 @@ def _header(snapshot: Snapshot) -> bytes:
             "created": snapshot.created.isoformat(),
             "metrics": snapshot.metrics,
             "libraries": snapshot.libraries,
+            "encoding": snapshot.encoding,
             "model_sha256": hashlib.sha256(snapshot.model_bytes).hexdigest(),
         },
         sort_keys=True,
@@ -125,6 +132,8 @@ def verify(data: bytes, key: bytes) -> Snapshot:
         signature = str(envelope["signature"])
         fields = json.loads(header)
         name = f"{fields['task']}-v{fields['version']}"
+        if fields.get("encoding", "pickle") not in ("pickle", ENCODING):
+            raise ValueError(f"unknown model encoding {fields['encoding']!r}")
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise SnapshotError(f"malformed snapshot: {error!r}") from None
     expected = _signature(header, model_bytes, key)
@@ -141,4 +150,5 @@ def verify(data: bytes, key: bytes) -> Snapshot:
         model_bytes=model_bytes,
         metrics={k: float(v) for k, v in fields["metrics"].items()},
         libraries=dict(fields["libraries"]),
+        encoding=str(fields.get("encoding", "pickle")),
     )

@@ -12,6 +12,7 @@ import click
 from streamml.clitools import StreamMLGroup
 from streamml.datasets.clickstream import ClickstreamConfig
 from streamml.datasets.fraud_handbook import DEFAULT_LABEL_DELAY
+from streamml.evaluate.emotion import DATASETS
 from streamml.evaluate.sources import (
     CsvSource,
     EvaluationSource,
@@ -19,6 +20,7 @@ from streamml.evaluate.sources import (
     HandbookSource,
     run_evaluation,
 )
+from streamml.settings import Settings
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -161,3 +163,51 @@ def _headline(report: dict[str, Any]) -> str:
         f"peak {report['peak_memory_mib']} MiB)"
     )
     return "\n".join(lines)
+
+
+@evaluate.command("emotion")
+@click.option("--dataset", type=click.Choice(DATASETS), required=True, help="The corpus.")
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The directory holding the corpus's files.  [default: STREAMML_DATA_DIR]",
+)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def emotion(
+    ctx: click.Context, *, dataset: str, data_dir: Path | None, json_out: Path | None
+) -> None:
+    """Stream the texts through the worker's emotion model, then score a held-out test.
+
+    Each stream text is predicted, then learned; the test is scored without learning.
+    A TF-IDF + linear SVM baseline, fitted once, scores the same test. emotion6: stream
+    train+val, test on test, baseline fitted on train. crowdflower: stream the first
+    80 % by tweet_id, test on the last 20 %, baseline fitted on the first 80 %.
+    """
+    from streamml.evaluate.emotion import evaluate_emotion, load_corpus
+    from streamml.models.emotion import emotion_model
+
+    settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+    corpus = load_corpus(dataset, data_dir or settings.data_dir)
+    report = evaluate_emotion(corpus, emotion_model)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    click.echo(_emotion_headline(report))
+
+
+def _emotion_headline(report: dict[str, Any]) -> str:
+    test, base = report["test"], report["baseline"]
+    return "\n".join(
+        [
+            f"{report['dataset']} test: n={test['n']} accuracy={test['accuracy']} "
+            f"macro_f1={test['macro_f1']} (prequential accuracy "
+            f"{report['prequential']['accuracy']} over {report['learned']} texts)",
+            f"baseline tf-idf + LinearSVC: accuracy={base['accuracy']} "
+            f"macro_f1={base['macro_f1']} (fit {base['fit_seconds']} s "
+            f"on {base['train_texts']} texts)",
+            f"ratio macro_f1 online/baseline={report['ratio_macro_f1']}",
+            f"online {report['texts_per_second']} texts/s (predict+learn), test "
+            f"{test['texts_per_second']} texts/s; wall {report['wall_seconds']} s, "
+            f"peak {report['peak_memory_mib']} MiB",
+        ]
+    )
