@@ -20,7 +20,6 @@ them; a model that cannot score yet predicts :data:`NO_PREDICTION` (always wrong
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from streamml.datasets._common import require_file
 from streamml.errors import ConfigurationError
 from streamml.evaluate.fraud import peak_memory_mib
 from streamml.records import TextEvent
+from streamml.snapshots import encode_model
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def _online_report(model: Any, stream: Predictions, test: Predictions) -> dict[s
         },
         "test": test_figures,
         "texts_per_second": stream.texts_per_second,
-        "model_snapshot_bytes": len(pickle.dumps(model)),
+        "model_snapshot_bytes": len(encode_model(model)),
     }
 
 

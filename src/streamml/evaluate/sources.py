@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from streamml.evaluate.fraud import CarriedFeatures, FeatureStage, ReplayLog, re
 from streamml.evaluate.protocol import HandbookSplit
 from streamml.evaluate.report import handbook_report, prequential_report
 from streamml.records import Label, Transaction
+from streamml.snapshots import encode_model
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def run_evaluation(source: EvaluationSource, model: Any) -> dict[str, Any]:
     log = replay(source.records(), source.feature_stage(), model, on_progress=progress)
     report: dict[str, Any] = {"source": source.name, "model": _describe(model)}
     report.update(source.report(log))
-    # What a trainer's snapshot of the final model weighs (before signing).
-    report["model_snapshot_bytes"] = len(pickle.dumps(model))
+    # What a trainer's snapshot of the final model weighs (compressed, before signing).
+    report["model_snapshot_bytes"] = len(encode_model(model))
     return report
 
 

@@ -94,6 +94,13 @@ class TextClassifier:
         self.steps = 1
         self.documents = 0
 
+    def __repr__(self) -> str:
+        return (
+            f"TextClassifier(c={self.c}, sharpness={self.sharpness}, "
+            f"max_terms={self.max_terms}, classes={sorted(self.class_counts)}, "
+            f"terms={len(self.document_frequency)})"
+        )
+
     def learn_one(self, x: str, y: Any) -> None:
         label = str(y)
         features = text_features(x, self.documents, self.document_frequency)
