@@ -25,6 +25,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -239,11 +240,20 @@ def _local_minio() -> Iterator[S3Endpoint]:
     service = LocalMinio(settings, logger.info)
     service.up(timeout=120)
     try:
+
+        def outage(seconds: float) -> None:
+            service.down()
+            try:
+                time.sleep(seconds)
+            finally:
+                service.up(timeout=120)
+
         endpoint = S3Endpoint(
             endpoint_url=service.endpoint_url,
             bucket=settings.minio_bucket,
             access_key=settings.minio_root_user,
             secret_key=settings.minio_root_password.get_secret_value(),
+            outage=outage,
         )
         _choose("s3", f"local process at {endpoint.endpoint_url} ({service.workdir})")
         yield endpoint

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -134,6 +135,9 @@ class S3Endpoint:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    outage: Callable[[float], None] | None = field(default=None, compare=False)
+    """Makes the store unreachable for that many seconds, then brings it back (blocking);
+    ``None`` when the tests do not control the store."""
 
     def client(self) -> S3Client:
         return boto3.client(
@@ -194,7 +198,22 @@ class MinioContainer(DockerContainer):
         return f"http://{host}:{self.get_exposed_port(MINIO_PORT)}"
 
     def endpoint(self) -> S3Endpoint:
-        return S3Endpoint(self.get_s3_endpoint(), self.bucket, self.access_key, self.secret_key)
+        return S3Endpoint(
+            self.get_s3_endpoint(),
+            self.bucket,
+            self.access_key,
+            self.secret_key,
+            outage=self.outage,
+        )
+
+    def outage(self, seconds: float) -> None:
+        """Freeze MinIO (the container's processes stop; requests hang, then time out)."""
+        container = self.get_wrapped_container()
+        container.pause()
+        try:
+            time.sleep(seconds)
+        finally:
+            container.unpause()
 
     def start(self) -> MinioContainer:
         super().start()

@@ -16,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 from streamml.codec import Codec
 from streamml.errors import ValidationError
 from streamml.records import DeadLetter, DriftAlert, Label, Prediction, TextEvent, Transaction
-from streamml.settings import WireFormat
+from streamml.settings import Topics, WireFormat
 
 Record = Transaction | TextEvent | Label | Prediction | DriftAlert | DeadLetter
 R = TypeVar("R", bound=Record)
@@ -194,6 +194,27 @@ _RULES: Mapping[type, tuple[_Check, ...]] = {
     # A dead letter carries whatever failed: it must always be writable.
     DeadLetter: (_time("failed_time"),),
 }
+
+
+def topic_contract(topic: str, topics: Topics) -> type[Record] | None:
+    """The record type a topic carries, or ``None`` when it holds no record contract.
+
+    >>> topic_contract("fraud-labels", Topics.with_prefix("")).__name__
+    'Label'
+    >>> topic_contract("model-snapshots", Topics.with_prefix("")) is None
+    True
+    """
+    classes: dict[str, type[Record]] = {
+        topics.transactions: Transaction,
+        topics.texts: TextEvent,
+        topics.fraud_labels: Label,
+        topics.emotion_labels: Label,
+        topics.fraud_predictions: Prediction,
+        topics.emotion_predictions: Prediction,
+        topics.dead_letters: DeadLetter,
+        topics.drift_alerts: DriftAlert,
+    }
+    return classes.get(topic)
 
 
 def validate(record: Record) -> None:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from streamml.store import ObjectStore, S3Options
+
 WireFormat = Literal["avro", "json"]
+SinkFormat = Literal["avro", "parquet"]
 
 
 def _default_cache_dir() -> Path:
@@ -81,6 +85,17 @@ class Topics:
             self.emotion_training,
         ]
 
+    def inputs(self) -> list[str]:
+        return [self.transactions, self.texts, self.fraud_labels, self.emotion_labels]
+
+    def outputs(self) -> list[str]:
+        return [
+            self.fraud_predictions,
+            self.emotion_predictions,
+            self.dead_letters,
+            self.drift_alerts,
+        ]
+
     def training(self) -> list[str]:
         """The trainer's inputs: one partition each, so one trainer sees every example."""
         return [self.fraud_training, self.emotion_training]
@@ -133,9 +148,6 @@ def _default_emotion_tasks() -> dict[str, EmotionTask]:
         "emotion13": EmotionTask(labels=EMOTION13_LABELS),
     }
 
-    def inputs(self) -> list[str]:
-        return [self.transactions, self.texts, self.fraud_labels, self.emotion_labels]
-
 
 class Settings(BaseSettings):
     """Everything streamml can be told, with embedded defaults that run the local demo."""
@@ -166,10 +178,28 @@ class Settings(BaseSettings):
     pending_features_max: int = Field(default=2_000_000, ge=1)
     emotion_tasks: dict[str, EmotionTask] = Field(default_factory=_default_emotion_tasks)
     emotion_default_taxonomy: str = "emotion6"
-    role: Literal["all", "scorer", "trainer"] = "all"
+    role: Literal["all", "scorer", "trainer", "sink"] = "all"
     model_signing_key: SecretStr = SecretStr("streamml-development-key")
     snapshot_every_examples: int = Field(default=2000, ge=1)
     snapshot_every_seconds: float = Field(default=30.0, gt=0)
+
+    # The lake: an object store for the sink and the model registry (off when unset).
+    lake_url: str | None = None  # s3://bucket/prefix or file://path
+    s3_endpoint_url: str | None = None  # MinIO, Ceph...; unset for AWS
+    s3_region: str | None = None
+    s3_access_key: str | None = None  # unset: the standard AWS credential chain
+    s3_secret_key: SecretStr | None = None
+    s3_server_side_encryption: Literal["AES256", "aws:kms"] | None = None
+    s3_kms_key_id: str | None = None
+    sink_enabled: bool = True  # with a lake_url: the worker lands the topics
+    sink_topics: tuple[str, ...] = ()  # topic names without prefix; empty: inputs and outputs
+    sink_format: SinkFormat = "parquet"
+    sink_formats: dict[str, SinkFormat] = Field(default_factory=dict)  # per topic
+    sink_max_records: int = Field(default=10_000, ge=1)
+    sink_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    sink_max_span_seconds: float = Field(default=3600.0, gt=0)
+    sink_idle_seconds: float = Field(default=10.0, gt=0)
+    registry_poll_seconds: float = Field(default=5.0, gt=0)
 
     # Files.
     data_dir: Path = Path("../shared/datasets")
@@ -193,6 +223,37 @@ class Settings(BaseSettings):
                 f"one of STREAMML_EMOTION_TASKS ({', '.join(sorted(self.emotion_tasks))})"
             )
         return self
+
+    def s3_options(self) -> S3Options:
+        from streamml.store import S3Options
+
+        secret = self.s3_secret_key.get_secret_value() if self.s3_secret_key else None
+        return S3Options(
+            endpoint_url=self.s3_endpoint_url,
+            region=self.s3_region,
+            access_key=self.s3_access_key,
+            secret_key=secret,
+            server_side_encryption=self.s3_server_side_encryption,
+            kms_key_id=self.s3_kms_key_id,
+        )
+
+    def lake(self) -> ObjectStore:
+        """The lake's store; a :class:`ConfigurationError` names the setting when unset."""
+        from streamml.errors import ConfigurationError
+        from streamml.store import open_store
+
+        if self.lake_url is None:
+            raise ConfigurationError(
+                "STREAMML_LAKE_URL is not set (s3://bucket/prefix or file://path)"
+            )
+        return open_store(self.lake_url, self.s3_options())
+
+    def sink_topic_names(self) -> list[str]:
+        """Full names of the topics the sink lands."""
+        topics = self.topics
+        if self.sink_topics:
+            return [f"{self.topic_prefix}{name}" for name in self.sink_topics]
+        return [*topics.inputs(), *topics.outputs()]
 
     @property
     def topics(self) -> Topics:

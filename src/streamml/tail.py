@@ -27,10 +27,10 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from streamml.contracts import Record, decode_record
+from streamml.contracts import Record, decode_record, topic_contract
 from streamml.errors import ConfigurationError, RecordError, ServiceError
-from streamml.records import DeadLetter, DriftAlert, Label, Prediction, TextEvent, Transaction
-from streamml.settings import Settings, Topics
+from streamml.records import DeadLetter
+from streamml.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -40,30 +40,10 @@ HEX_PREFIX = 64
 """Bytes of an undecodable value (or of a dead letter's payload) shown as hex."""
 
 
-def record_class(topic: str, topics: Topics) -> type[Record] | None:
-    """The record type a topic carries, or ``None`` when it holds no record contract.
-
-    >>> record_class("fraud-labels", Topics.with_prefix("")).__name__
-    'Label'
-    >>> record_class("model-snapshots", Topics.with_prefix("")) is None
-    True
-    """
-    classes: dict[str, type[Record]] = {
-        topics.transactions: Transaction,
-        topics.texts: TextEvent,
-        topics.fraud_labels: Label,
-        topics.emotion_labels: Label,
-        topics.fraud_predictions: Prediction,
-        topics.emotion_predictions: Prediction,
-        topics.dead_letters: DeadLetter,
-        topics.drift_alerts: DriftAlert,
-    }
-    return classes.get(topic)
-
-
 def describe(value: bytes | None, cls: type[Record] | None) -> dict[str, Any]:
     """What to print about one message value: the decoded record, or why it is not one.
 
+    >>> from streamml.records import Label
     >>> out = describe(b"\\x00\\xff", Label)
     >>> out["error"].split(":")[0], out["value_hex"]
     ('unknown-format', '00ff')
@@ -170,7 +150,7 @@ def tail(
         }
     )
     newest = n is not None and not from_beginning
-    printer = _Printer(record_class(topic, settings.topics), out)
+    printer = _Printer(topic_contract(topic, settings.topics), out)
     try:
         partitions = _start_positions(consumer, settings, topic, n if newest else None)
         consumer.assign(partitions)
