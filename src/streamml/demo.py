@@ -19,6 +19,7 @@ from rich.table import Table
 from streamml.admin import ensure_topics
 from streamml.contracts import decode_record
 from streamml.datasets import SourceOptions, get_source
+from streamml.lakefiles import lake_rows
 from streamml.produce import replay
 from streamml.records import DeadLetter, Label, Prediction
 from streamml.services.kafka import LocalKafka
@@ -57,6 +58,9 @@ def run_demo(settings: Settings, plan: DemoPlan) -> None:
     if not settings.topic_prefix:
         run = f"demo-{time.strftime('%Y%m%d-%H%M%S')}-"
         settings = settings.model_copy(update={"topic_prefix": run, "app_id": f"{run}worker"})
+    if settings.lake_url is None:  # zero setup: the lake in a local directory
+        lake = (settings.state_dir / "lake").resolve()
+        settings = settings.model_copy(update={"lake_url": f"file://{lake}"})
     kafka = LocalKafka(settings)
     started_kafka = not kafka.status().running
     kafka.up()
@@ -69,6 +73,9 @@ def run_demo(settings: Settings, plan: DemoPlan) -> None:
         expected = _replay_slice(settings, plan)
         outcome = _collect(settings, marks, expected, worker)
         _report(outcome, settings)
+        _stop_worker(worker)  # the sink flushes its open batches as it stops
+        worker = None
+        _report_lake(settings)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping cleanly[/yellow]")
     finally:
@@ -99,6 +106,7 @@ def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
         "STREAMML_APP_ID": settings.app_id,
         # A short demo sees a few thousand labels: publish snapshots often enough to show.
         "STREAMML_SNAPSHOT_EVERY_EXAMPLES": "500",
+        "STREAMML_LAKE_URL": settings.lake_url or "",
     }
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -227,6 +235,19 @@ def _report(outcome: Outcome, settings: Settings) -> None:
             f"{letter.error_kind}: {letter.message}"
         )
     console.print(f"worker log: {Path(settings.state_dir) / 'demo-worker.log'}")
+
+
+def _report_lake(settings: Settings) -> None:
+    """What this run landed in the lake: objects and rows per topic."""
+    store = settings.lake()
+    table = Table(title=f"lake {store.url}")
+    for column in ("topic", "objects", "rows"):
+        table.add_column(column)
+    for topic in settings.sink_topic_names():
+        keys = store.list(f"topic={topic}/")
+        rows = sum(lake_rows(store.get(k) or b"", k) for k in keys)
+        table.add_row(topic.removeprefix(settings.topic_prefix), str(len(keys)), str(rows))
+    console.print(table)
 
 
 def _sample(predictions: list[Prediction]) -> list[Prediction]:

@@ -126,3 +126,10 @@ def _arrow_value(value: Any, arrow_type: pa.DataType) -> Any:
     if value is not None and pa.types.is_map(arrow_type):
         return list(value.items())
     return value
+
+
+def lake_rows(data: bytes, key: str) -> int:
+    """How many rows a lake file holds (``key`` names its format)."""
+    if key.endswith(".parquet"):
+        return int(pq.read_metadata(io.BytesIO(data)).num_rows)
+    return sum(1 for _ in fastavro.reader(io.BytesIO(data)))
