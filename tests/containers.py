@@ -7,6 +7,7 @@ binary alone (docker/minio).
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 KAFKA_CONTROLLER_PORT = 9093
+RETRIED_START_ERRORS = ("address already in use", "broken pipe")
+logger = logging.getLogger(__name__)
 MINIO_PORT = 9000
 
 
@@ -111,14 +114,16 @@ class StreamMLKafkaContainer(DockerContainer):
         return f"{_loopback(self.get_docker_client().host())}:{self.port}"
 
     def start(self) -> StreamMLKafkaContainer:
-        # The free port can be taken between picking and binding it: pick again, twice.
+        # The free port can be taken between picking and binding it, and the engine's
+        # runtime sometimes fails a start ("write child: broken pipe"): try again, twice.
         for attempt in range(3):
             try:
                 super().start()
                 return self
             except APIError as error:
-                if "address already in use" not in str(error) or attempt == 2:
+                if not any(t in str(error) for t in RETRIED_START_ERRORS) or attempt == 2:
                     raise
+                logger.warning("starting %s failed (%s); trying again", self.image, error)
                 if self._container is not None:
                     self._container.remove(force=True)
                     self._container = None
@@ -216,6 +221,16 @@ class MinioContainer(DockerContainer):
             container.unpause()
 
     def start(self) -> MinioContainer:
-        super().start()
+        for attempt in range(3):
+            try:
+                super().start()
+                break
+            except APIError as error:
+                if "broken pipe" not in str(error) or attempt == 2:
+                    raise
+                logger.warning("starting %s failed (%s); trying again", self.image, error)
+                if self._container is not None:
+                    self._container.remove(force=True)
+                    self._container = None
         self.endpoint().ensure_bucket()
         return self
