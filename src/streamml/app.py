@@ -8,6 +8,7 @@ so one trainer per group; a model per task),
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from typing import Any
@@ -22,10 +23,11 @@ from streamml.learn import PendingFeatures
 from streamml.models.emotion import emotion_model
 from streamml.models.fraud import fraud_model
 from streamml.process import TextStage
+from streamml.registry import ModelRegistry, RegistryFollower, RegistryPublisher, ServingPolicy
 from streamml.score import EmotionScorer, FraudScorer
 from streamml.settings import Settings
 from streamml.snapshots import Snapshot
-from streamml.train import Trainer, TrainerStage, new_trainers
+from streamml.train import Trainer, TrainerStage, new_trainers, resume_from_registry
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +132,23 @@ def _register_scorer(app: faust.App, router: Router, settings: Settings) -> None
             return
         logger.info("scoring with %s (%d examples)", snapshot.name, snapshot.examples)
 
-    follower = SnapshotFollower(settings, swap)
+    # Both followers go through one policy: a version pinned in the registry wins over
+    # newer snapshots on the topic (ADR 0010).
+    serving = ServingPolicy(swap)
+    follower = SnapshotFollower(settings, serving.offer)
+    pointers: RegistryFollower | None = None
+    if settings.lake_url is not None:
+        registry = ModelRegistry(
+            settings.lake(), settings.model_signing_key.get_secret_value().encode()
+        )
+        tasks = [scorer.task, *emotion.models]
+        pointers = RegistryFollower(registry, tasks, serving, settings.registry_poll_seconds)
 
     @app.task  # type: ignore[untyped-decorator]
     async def start_following() -> None:
+        if pointers is not None:
+            await asyncio.to_thread(pointers.poll)  # pins first, then the topic's replay
+            pointers.start()
         follower.start()
 
     @app.timer(interval=10.0)  # type: ignore[untyped-decorator]
@@ -145,11 +160,19 @@ def _register_scorer(app: faust.App, router: Router, settings: Settings) -> None
 
 
 def _register_trainer(router: Router, settings: Settings) -> None:
+    key = settings.model_signing_key.get_secret_value().encode()
+    trainers = _resumed_trainers(settings)
+    publisher: RegistryPublisher | None = None
+    if settings.lake_url is not None:
+        registry = ModelRegistry(settings.lake(), key)
+        resume_from_registry(registry, trainers)
+        publisher = RegistryPublisher(registry)
     stage = TrainerStage(
         Emitter(settings.topics, settings.output_format),
-        _resumed_trainers(settings),
+        trainers,
         settings.topics.model_snapshots,
-        settings.model_signing_key.get_secret_value().encode(),
+        key,
+        publisher,
     )
     for topic in settings.topics.training():
         router.route(topic, stage.on_example)

@@ -74,6 +74,7 @@ def demo(
 def _register() -> None:
     from streamml.evaluate.cli import evaluate
     from streamml.features.cli import features
+    from streamml.registry_cli import models
     from streamml.replay_cli import produce, tail
     from streamml.services.cli import services
 
@@ -82,6 +83,7 @@ def _register() -> None:
     main.add_command(tail)
     main.add_command(evaluate)
     main.add_command(features)
+    main.add_command(models)
 
 
 _register()

@@ -12,10 +12,11 @@ from river import metrics
 from river.metrics.base import ClassificationMetric
 
 from streamml.emit import Emitter, Output
-from streamml.errors import ValidationError
+from streamml.errors import StreamMLError, ValidationError
 from streamml.internal import Example
 from streamml.process import BaseStage
 from streamml.records import Origin
+from streamml.registry import ModelRegistry, RegistryPublisher
 from streamml.settings import Settings
 from streamml.snapshots import Snapshot, sign, take
 
@@ -123,9 +124,24 @@ def new_trainers(
     return found
 
 
+def resume_from_registry(registry: ModelRegistry, trainers: Mapping[str, Trainer]) -> None:
+    """Resume each trainer from the registry's newest version when it is ahead of the
+    trainer (the snapshot topic was lost), so versions never restart and overwrite."""
+    for task, trainer in trainers.items():
+        try:
+            newest = registry.newest(task)
+        except StreamMLError as error:  # store outage, refused or malformed snapshot
+            logger.warning("not resuming %s from the model registry: %s", task, error)
+            continue
+        if newest is not None and newest.version > trainer.version:
+            trainer.resume(newest)
+
+
 class TrainerStage(BaseStage):
     """Feeds the training topics to the :class:`Trainer` of each example's task; each due
-    snapshot is signed and sent to the snapshot topic, keyed by task (it is compacted).
+    snapshot is signed and sent to the snapshot topic, keyed by task (it is compacted),
+    and, given a ``registry``, handed to it for the lake (never waited for: a store
+    outage does not hold the trainer back).
 
     An example of a task without a trainer is dead-lettered.
     """
@@ -136,11 +152,13 @@ class TrainerStage(BaseStage):
         trainers: Mapping[str, Trainer],
         topic: str,
         signing_key: bytes,
+        registry: RegistryPublisher | None = None,
     ) -> None:
         super().__init__(emitter)
         self.trainers = trainers
         self.topic = topic
         self.signing_key = signing_key
+        self.registry = registry
 
     def on_example(self, raw: bytes | None, origin: Origin, key: bytes | None) -> list[Output]:
         return self.guarded(self._example, raw, origin, key)
@@ -162,4 +180,6 @@ class TrainerStage(BaseStage):
             snapshot.metrics,
         )
         signed = sign(snapshot, self.signing_key)
+        if self.registry is not None:
+            self.registry.submit(signed)
         return [Output(self.topic, snapshot.task.encode(), signed)]
