@@ -71,9 +71,10 @@ start_service() {
     fi
     rm -f "$sock"
     say "starting podman system service on $sock (log: $log)"
-    # setsid + nohup: the service outlives this shell and the job that ran it.
-    CONTAINERS_CONF="$conf" setsid nohup podman system service --time=0 "unix://$sock" \
-        >>"$log" 2>&1 </dev/null &
+    # setsid + nohup: the service outlives this shell and the job that ran it. From /:
+    # conmon needs the service's working directory, and a clone's may be deleted later.
+    (cd / && CONTAINERS_CONF="$conf" exec setsid nohup podman system service --time=0 \
+        "unix://$sock") >>"$log" 2>&1 </dev/null &
     echo $! >"$pid_file"
 }
 
@@ -89,8 +90,22 @@ wait_until_answering() {
     done
 }
 
+stop_if_cwd_deleted() {
+    # A service started by an older script from a since-deleted directory answers the
+    # socket but cannot start containers ("write child: broken pipe"): replace it.
+    local pid
+    pid="$(cat "$pid_file" 2>/dev/null || true)"
+    if [[ -n "$pid" ]] && [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *"(deleted)" ]]; then
+        say "the service (pid $pid) runs in a deleted directory; restarting it"
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        rm -f "$sock"
+    fi
+}
+
 install_missing_packages
 write_containers_conf
+stop_if_cwd_deleted
 if ! answers; then
     start_service
     wait_until_answering
