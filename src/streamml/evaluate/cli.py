@@ -211,3 +211,30 @@ def _emotion_headline(report: dict[str, Any]) -> str:
             f"peak {report['peak_memory_mib']} MiB",
         ]
     )
+
+
+@evaluate.command("drift")
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The directory holding the handbook, emotion6 and CrowdFlower files.  "
+    "[default: STREAMML_DATA_DIR]",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes."
+)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def drift(
+    ctx: click.Context, *, data_dir: Path | None, workers: int, json_out: Path | None
+) -> None:
+    """Replay the fraud and emotion streams through the drift monitors, as they are and
+    with injected changes; report detection delays, duplicates and false alarms (ADR 0012).
+    """
+    from streamml.evaluate.drift import evaluate_drift, headline
+
+    settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+    report = evaluate_drift(data_dir or settings.data_dir, workers=workers)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    click.echo(headline(report))

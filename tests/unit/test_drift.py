@@ -1,0 +1,122 @@
+"""Drift detectors and monitors on synthetic streams."""
+
+from __future__ import annotations
+
+import pickle
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streamml.contracts import decode_record, encode_record, validate
+from streamml.drift import DriftMonitor, MonitorConfig, QuantileDetector, TextStatistics, WindowSpec
+from streamml.drift.stats import chi2_homogeneity, chi2_threshold
+from streamml.records import DriftAlert
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+SMALL = MonitorConfig(
+    data=WindowSpec(1_000, 300, 50),
+    prediction=WindowSpec(1_000, 300, 50),
+    concept=WindowSpec(1_000, 300, 50),
+)
+
+
+def feed(monitor: DriftMonitor, values: list[float], start: int = 0) -> list[DriftAlert]:
+    alerts: list[DriftAlert] = []
+    for i, v in enumerate(values, start=start):
+        when = T0 + timedelta(seconds=i)
+        alerts += monitor.on_features({"a": v, "b": -v}, when, offset=i, model_version="v1")
+    return alerts
+
+
+def gauss(n: int, mean: float, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.gauss(mean, 1.0) for _ in range(n)]
+
+
+def test_a_stationary_stream_raises_no_alert() -> None:
+    assert feed(DriftMonitor("fraud", SMALL), gauss(20_000, 0.0, 1)) == []
+
+
+def test_a_mean_shift_raises_one_started_then_one_ended_alert_per_subject() -> None:
+    monitor = DriftMonitor("fraud", SMALL)
+    alerts = feed(monitor, gauss(3_000, 0.0, 2) + gauss(8_000, 1.0, 3))
+    per_subject = {s: [a for a in alerts if a.subject == s] for s in ("a", "b")}
+    for subject, mine in per_subject.items():
+        assert [a.state for a in mine] == ["started", "ended"]
+        assert {a.alert_id for a in mine} == {f"fraud-data-{subject}-1"}
+        started = mine[0]
+        assert 3_000 < (started.window_end_offset or 0) <= 3_300
+        assert started.kind == "data" and started.statistic > started.threshold
+
+
+def test_alerts_validate_and_round_trip_through_the_avro_contract() -> None:
+    alerts = feed(DriftMonitor("fraud", SMALL), gauss(3_000, 0.0, 4) + gauss(5_000, 2.0, 5))
+    assert alerts
+    for alert in alerts:
+        validate(alert)
+        assert decode_record(DriftAlert, encode_record(alert)) == alert
+
+
+def test_a_rising_loss_raises_a_concept_alert_and_an_improving_one_does_not() -> None:
+    rng = random.Random(6)
+    monitor = DriftMonitor("emotion", SMALL)
+    alerts: list[DriftAlert] = []
+    for i in range(6_000):
+        rate = 0.3 - 0.2 * min(i, 3_000) / 3_000 if i < 4_000 else 0.4
+        loss = float(rng.random() < rate)
+        alerts += monitor.on_loss(loss, T0 + timedelta(seconds=i), i)
+    started = [a for a in alerts if a.state == "started"]
+    assert [(a.kind, a.subject) for a in started] == [("concept", "loss")]
+    assert 4_000 < (started[0].window_end_offset or 0) < 4_300
+
+
+def test_predicted_classes_that_change_raise_a_prediction_alert() -> None:
+    rng = random.Random(7)
+    monitor = DriftMonitor("emotion", SMALL)
+    alerts: list[DriftAlert] = []
+    for i in range(4_000):
+        classes = ("joy", "sadness") if i < 2_000 else ("joy", "anger")
+        alerts += monitor.on_prediction(rng.choice(classes), T0 + timedelta(seconds=i), i)
+    assert [(a.kind, a.subject, a.state) for a in alerts][:1] == [
+        ("prediction", "predicted_class", "started")
+    ]
+
+
+def test_a_monitor_resumes_identically_after_pickling() -> None:
+    values = gauss(2_500, 0.0, 8) + gauss(3_000, 1.5, 9)
+    original = DriftMonitor("fraud", SMALL)
+    feed(original, values[:2_000])
+    restored = pickle.loads(pickle.dumps(original))
+    ids = [a.alert_id + a.state for a in feed(original, values[2_000:], 2_000)]
+    assert ids and ids == [a.alert_id + a.state for a in feed(restored, values[2_000:], 2_000)]
+
+
+def test_text_statistics_count_unknown_words_against_the_first_texts() -> None:
+    stats = TextStatistics(vocabulary_texts=1)
+    assert stats.of("i feel good") is None
+    values = stats.of("i feel ΑΒΓ")
+    assert values == {
+        "length": 3.0,
+        "unknown_share": pytest.approx(1 / 3),
+        "non_latin_share": 3 / 8,
+    }
+
+
+def test_text_data_drift_is_detected_on_unknown_words() -> None:
+    rng = random.Random(10)
+    words = [f"w{i}" for i in range(50)]
+    monitor = DriftMonitor("emotion", SMALL)
+    alerts: list[DriftAlert] = []
+    for i in range(5_000):
+        pool = words if i < 3_500 else [*words, *(f"new{k}" for k in range(50))]
+        text = " ".join(rng.choice(pool) for _ in range(8))
+        alerts += monitor.on_text(text, T0 + timedelta(seconds=i), i)
+    assert any(a.subject == "unknown_share" and a.state == "started" for a in alerts)
+
+
+def test_chi_square_pieces() -> None:
+    assert chi2_threshold(2, 0.01) == pytest.approx(9.2103, abs=1e-3)
+    assert chi2_homogeneity([10, 0, 10], [10, 0, 10]) == (0.0, 1)
+    with pytest.raises(ValueError):
+        QuantileDetector(reference=0, window=1, step=1, alpha=0.1)
