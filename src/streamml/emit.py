@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamml.contracts import encode_record
-from streamml.records import DeadLetter, Prediction
+from streamml.records import DeadLetter, DriftAlert, Prediction
 from streamml.settings import Topics, WireFormat
 
 
@@ -32,6 +32,9 @@ class Emitter:
             else self.topics.emotion_predictions
         )
         return Output(topic, prediction.event_id.encode(), encode_record(prediction, self.fmt))
+
+    def drift_alert(self, alert: DriftAlert) -> Output:
+        return Output(self.topics.drift_alerts, alert.task.encode(), encode_record(alert, self.fmt))
 
     def dead_letter(self, letter: DeadLetter) -> Output:
         # Dead letters are always Avro: their raw bytes field survives any content.

@@ -199,6 +199,7 @@ class Settings(BaseSettings):
     sink_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     sink_max_span_seconds: float = Field(default=3600.0, gt=0)
     sink_idle_seconds: float = Field(default=10.0, gt=0)
+    drift_enabled: bool = True  # the trainer watches data, prediction and concept drift
     registry_poll_seconds: float = Field(default=5.0, gt=0)
 
     # Files.

@@ -15,10 +15,11 @@ from streamml.emit import Emitter, Output
 from streamml.errors import StreamMLError, ValidationError
 from streamml.internal import Example
 from streamml.process import BaseStage
-from streamml.records import Origin
+from streamml.records import DriftAlert, Origin
 from streamml.registry import ModelRegistry, RegistryPublisher
 from streamml.settings import Settings
 from streamml.snapshots import Snapshot, sign, take
+from streamml.watch import DriftWatch
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,12 @@ class Trainer:
         *,
         clock: Callable[[], float] = time.monotonic,
         measures: Callable[[], dict[str, ClassificationMetric]] = binary_metrics,
+        watch: DriftWatch | None = None,
     ) -> None:
         self.task = task
+        self.watch = watch
+        self.alerts: list[DriftAlert] = []
+        """Drift alerts raised by the examples learned, until the stage takes them."""
         self.model = model
         self.every_examples = every_examples
         self.every_seconds = every_seconds
@@ -84,9 +89,12 @@ class Trainer:
         self.examples = snapshot.examples
         logger.info("trainer resumed from %s (%d examples)", snapshot.name, snapshot.examples)
 
-    def learn(self, example: Example) -> Snapshot | None:
+    def learn(self, example: Example, offset: int | None = None) -> Snapshot | None:
         proba = self.model.predict_proba_one(example.x)
         predicted = max(proba, key=proba.__getitem__) if proba else None
+        if self.watch is not None:
+            version = f"{self.task}-v{self.version}"
+            self.alerts += self.watch.observe(example, proba, offset, version)
         for metric in self.measures.values():
             if not metric.requires_labels:
                 metric.update(example.y, proba)
@@ -118,9 +126,12 @@ def new_trainers(
 ) -> dict[str, Trainer]:
     """A fresh trainer per task: ``fraud`` and each configured emotion taxonomy."""
     every = settings.snapshot_every_examples, settings.snapshot_every_seconds
-    found = {"fraud": Trainer("fraud", fraud(), *every)}
+    drift = settings.drift_enabled
+    watch = DriftWatch.for_task("fraud", text=False) if drift else None
+    found = {"fraud": Trainer("fraud", fraud(), *every, watch=watch)}
     for task in settings.emotion_tasks:
-        found[task] = Trainer(task, emotion(), *every, measures=multiclass_metrics)
+        watch = DriftWatch.for_task(task, text=True) if drift else None
+        found[task] = Trainer(task, emotion(), *every, measures=multiclass_metrics, watch=watch)
     return found
 
 
@@ -169,10 +180,12 @@ class TrainerStage(BaseStage):
         if trainer is None:
             known = ", ".join(sorted(self.trainers))
             raise ValidationError("unknown-task", f"no trainer for task {example.task!r}: {known}")
-        snapshot = trainer.learn(example)
+        snapshot = trainer.learn(example, origin.offset)
         self.counts["learned"] += 1
+        outputs = [self._alert(alert) for alert in trainer.alerts]
+        trainer.alerts.clear()
         if snapshot is None:
-            return []
+            return outputs
         logger.info(
             "publishing %s after %d examples: %s",
             snapshot.name,
@@ -182,4 +195,18 @@ class TrainerStage(BaseStage):
         signed = sign(snapshot, self.signing_key)
         if self.registry is not None:
             self.registry.submit(signed)
-        return [Output(self.topic, snapshot.task.encode(), signed)]
+        return [*outputs, Output(self.topic, snapshot.task.encode(), signed)]
+
+    def _alert(self, alert: DriftAlert) -> Output:
+        logger.warning(
+            "drift %s %s: %s/%s %s (statistic %.3g, threshold %.3g)",
+            alert.alert_id,
+            alert.state,
+            alert.kind,
+            alert.subject,
+            alert.severity,
+            alert.statistic,
+            alert.threshold,
+        )
+        self.counts[f"drift_alerts_{alert.state}"] += 1
+        return self.emitter.drift_alert(alert)

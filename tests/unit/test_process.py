@@ -218,3 +218,25 @@ def test_a_stage_failing_on_one_record_dead_letters_it(worker: InMemoryWorker) -
     assert send(worker, 1, "hello") is None
     (letter,) = letters(worker)
     assert letter.error_kind == "processing-error" and "model blew up" in letter.message
+
+
+def test_a_concept_change_raises_one_drift_alert_from_the_trainer() -> None:
+    from pathlib import Path
+
+    from streamml.datasets.emotion6 import file_name, read_emotion6
+    from streamml.records import DriftAlert
+
+    data = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+    texts = list(read_emotion6(data / file_name("train"), "train", limit=5000))
+    worker = new_worker(snapshot_every_examples=1000)
+    swap = {"joy": "sadness", "sadness": "joy"}
+    for i, text in enumerate(texts):
+        label = swap.get(text.label or "", text.label) if i >= 3500 else text.label
+        send(worker, i, text.text, label)
+    alerts = [
+        decode_record(DriftAlert, o.value) for o in worker.outputs[worker.texts.topics.drift_alerts]
+    ]
+    started = [a for a in alerts if a.state == "started"]
+    assert [(a.task, a.kind) for a in started] == [("emotion6", "concept")], alerts
+    assert started[0].window_end_offset is not None and started[0].window_end_offset >= 3500
+    assert started[0].model_version.startswith("emotion6-v")
