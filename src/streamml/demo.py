@@ -58,8 +58,8 @@ def run_demo(settings: Settings, plan: DemoPlan) -> None:
     if not settings.topic_prefix:
         run = f"demo-{time.strftime('%Y%m%d-%H%M%S')}-"
         settings = settings.model_copy(update={"topic_prefix": run, "app_id": f"{run}worker"})
-    if settings.lake_url is None:  # zero setup: the lake in a local directory
-        lake = (settings.state_dir / "lake").resolve()
+    if settings.lake_url is None:  # zero setup: this run's lake in a local directory
+        lake = (settings.state_dir / "lake" / settings.topic_prefix.rstrip("-")).resolve()
         settings = settings.model_copy(update={"lake_url": f"file://{lake}"})
     kafka = LocalKafka(settings)
     started_kafka = not kafka.status().running
