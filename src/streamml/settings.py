@@ -191,6 +191,7 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr | None = None
     s3_server_side_encryption: Literal["AES256", "aws:kms"] | None = None
     s3_kms_key_id: str | None = None
+    s3_timeout_seconds: float = Field(default=10.0, gt=0)  # connect and read, per request
     sink_enabled: bool = True  # with a lake_url: the worker lands the topics
     sink_topics: tuple[str, ...] = ()  # topic names without prefix; empty: inputs and outputs
     sink_format: SinkFormat = "parquet"
@@ -236,6 +237,7 @@ class Settings(BaseSettings):
             secret_key=secret,
             server_side_encryption=self.s3_server_side_encryption,
             kms_key_id=self.s3_kms_key_id,
+            timeout_seconds=self.s3_timeout_seconds,
         )
 
     def lake(self) -> ObjectStore:

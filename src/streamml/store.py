@@ -145,7 +145,9 @@ class S3Store:
                 aws_secret_access_key=self.options.secret_key,
                 config=Config(
                     s3={"addressing_style": "path"},
-                    retries={"max_attempts": 2, "mode": "standard"},
+                    # One attempt: the sink and the registry retry with backoff and pause
+                    # consumption meanwhile; hidden retries would only hide an outage.
+                    retries={"max_attempts": 1, "mode": "standard"},
                     connect_timeout=self.options.timeout_seconds,
                     read_timeout=self.options.timeout_seconds,
                 ),

@@ -76,6 +76,7 @@ def lake_settings(
         s3_access_key=endpoint.access_key,
         s3_secret_key=endpoint.secret_key,
         s3_region=endpoint.region,
+        s3_timeout_seconds=2.0,  # a frozen store fails fast
         **extra,
     )
     lake = f"s3://{endpoint.bucket}/{settings.topic_prefix}{name}"
@@ -97,6 +98,7 @@ def lake_env(settings: Settings) -> dict[str, str]:
             "STREAMML_S3_ACCESS_KEY": settings.s3_access_key or "",
             "STREAMML_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
             "STREAMML_S3_REGION": settings.s3_region or "",
+            "STREAMML_S3_TIMEOUT_SECONDS": str(settings.s3_timeout_seconds),
         }
     return env
 

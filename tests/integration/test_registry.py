@@ -39,6 +39,7 @@ def settings(s3_endpoint: S3Endpoint) -> Settings:
         s3_access_key=s3_endpoint.access_key,
         s3_secret_key=SecretStr(s3_endpoint.secret_key),
         s3_region=s3_endpoint.region,
+        s3_timeout_seconds=2.0,  # a frozen store fails fast
     )
 
 
@@ -167,7 +168,7 @@ def test_a_store_outage_delays_publishing_and_keeps_the_served_model(
     policy = ServingPolicy(lambda snapshot: None)
     follower = RegistryFollower(registry, ["fraud"], policy, 0.2)
     follower.poll()
-    outage = threading.Thread(target=s3_endpoint.outage, args=(4.0,))
+    outage = threading.Thread(target=s3_endpoint.outage, args=(12.0,))  # > a timed-out request
     outage.start()
     try:
         assert wait_for(lambda: not store_answers(registry), timeout=30)
