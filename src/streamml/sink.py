@@ -109,20 +109,24 @@ class LakeSink:
         self,
         settings: Settings,
         store: ObjectStore,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        consumer: Callable[[dict[str, Any]], Consumer] = Consumer,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.sleep = sleep
+        self.clock = clock
         self.limits = BatchLimits.from_settings(settings)
         self.topics = settings.sink_topic_names()
         self.batches: dict[tuple[str, int], Batch] = {}
         self.owned: set[tuple[str, int]] = set()
+        # Per partition, the offset after the last record taken into a batch: where a
+        # partition is rewound to when records fetched before a pause are set aside.
+        self.positions: dict[tuple[str, int], int] = {}
         self.written_records = 0
         self.written_objects = 0
         self.undecodable = 0
         self.store_failures = 0
-        self.consumer = Consumer(
+        self.consumer = consumer(
             {
                 **settings.kafka_client_config(),
                 "group.id": f"{settings.app_id}-sink",
@@ -140,14 +144,14 @@ class LakeSink:
     def run(self, stop: threading.Event) -> None:
         self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
         logger.info("lake sink: %s -> %s", ", ".join(self.topics), self.store.url)
-        last_report = time.monotonic()
+        last_report = self.clock()
         try:
             while not stop.is_set():
                 for message in self.consumer.consume(1000, timeout=0.5):
                     self._add(message, stop)
                 self._flush_idle(stop)
                 if time.monotonic() - last_report >= 10:
-                    last_report = time.monotonic()
+                    last_report = self.clock()
                     self._report()
             for batch in list(self.batches.values()):
                 self._flush(batch, stop)  # one attempt each: unwritten ones replay later
@@ -174,6 +178,7 @@ class LakeSink:
         # starts from the same first offset and so writes the same object names.
         for tp in partitions:
             self.batches.pop((tp.topic, tp.partition), None)
+            self.positions.pop((tp.topic, tp.partition), None)
             self.owned.discard((tp.topic, tp.partition))
 
     def _add(self, message: Message, stop: threading.Event) -> None:
@@ -186,22 +191,20 @@ class LakeSink:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None
         ms = message_ms(message)
+        if offset < self.positions.get((topic, partition), -1):
+            return  # delivered again after a rewind (see _wait): already taken
         batch = self.batches.get((topic, partition))
-        if batch is not None and offset <= batch.last_offset:
-            if offset >= batch.first_offset:
-                return  # delivered again (a seek after a pause): already in the batch
-            del self.batches[(topic, partition)]  # rewound before it: it will come again
-            batch = None
         if batch is not None and ms // 3_600_000 != batch.hour:
             self._flush(batch, stop)
             batch = None
         if batch is None:
-            batch = Batch(topic, partition, offset, ms)
+            batch = Batch(topic, partition, offset, ms, touched=self.clock())
             self.batches[(topic, partition)] = batch
         value = message.value() or b""
         batch.last_offset = offset
+        self.positions[(topic, partition)] = offset + 1
         batch.size += len(value)
-        batch.touched = time.monotonic()
+        batch.touched = self.clock()
         try:
             record: Record = decode_record(record_class(self.settings.topics, topic), value)
             batch.rows.append(lake_row(record, partition, offset, ms))
@@ -214,7 +217,7 @@ class LakeSink:
             self._flush(batch, stop)
 
     def _flush_idle(self, stop: threading.Event) -> None:
-        now = time.monotonic()
+        now = self.clock()
         for batch in list(self.batches.values()):
             if now - batch.touched >= self.limits.idle_seconds:
                 self._flush(batch, stop)
@@ -267,16 +270,20 @@ class LakeSink:
 
     def _wait(self, seconds: float) -> None:
         """Sleep while serving the consumer (heartbeats, rebalances); paused, it fetches
-        nothing."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        nothing. Records fetched before the pause are set aside and their partition rewound
+        to the first record not yet taken, so that they come again after resuming."""
+        deadline = self.clock() + seconds
+        while self.clock() < deadline:
             rewind: dict[tuple[str, int], int] = {}
             for message in self.consumer.consume(100, timeout=min(0.5, seconds)):
-                # Fetched before the pause: rewind so that it comes again after resuming.
                 topic, partition, offset = message.topic(), message.partition(), message.offset()
-                if message.error() is None and topic and partition is not None and offset:
-                    here = (topic, partition)
-                    rewind[here] = min(offset, rewind.get(here, offset))
+                if message.error() is None and topic and partition is not None:
+                    assert offset is not None
+                    # Never past the position: a later call may see records of the same
+                    # fetch, and rewinding to those would skip the ones set aside here.
+                    rewind[(topic, partition)] = self.positions.setdefault(
+                        (topic, partition), offset
+                    )
             for (topic, partition), offset in rewind.items():
                 self.consumer.seek(TopicPartition(topic, partition, offset))
 
