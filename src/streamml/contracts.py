@@ -183,7 +183,7 @@ _RULES: Mapping[type, tuple[_Check, ...]] = {
         _text("alert_id", MAX_ID_CHARS),
         _text("task"),
         _one_of("kind", frozenset({"concept", "data", "prediction"})),
-        _one_of("state", frozenset({"started", "ended"})),
+        _one_of("state", frozenset({"started", "ended", "promoted"})),
         _one_of("severity", frozenset({"info", "warning", "critical"})),
         _number("statistic"),
         _number("threshold"),

@@ -91,7 +91,7 @@ class DriftAlert:
     subject: str
     statistic: float
     threshold: float
-    state: str  # started | ended
+    state: str  # started | ended | promoted (a challenger replaced the model)
     severity: str  # info | warning | critical
     window_start_time: datetime
     window_end_time: datetime

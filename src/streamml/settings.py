@@ -201,6 +201,8 @@ class Settings(BaseSettings):
     sink_max_span_seconds: float = Field(default=3600.0, gt=0)
     sink_idle_seconds: float = Field(default=10.0, gt=0)
     drift_enabled: bool = True  # the trainer watches data, prediction and concept drift
+    drift_challenger: bool = False  # on concept drift, train a challenger; promote if better
+    challenger_window: int = Field(default=2_000, ge=50)  # examples it must win over
     registry_poll_seconds: float = Field(default=5.0, gt=0)
 
     # Files.

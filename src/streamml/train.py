@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from river import metrics
 from river.metrics.base import ClassificationMetric
 
+from streamml.challenger import DEFAULT_POLICY, Challenger, ChallengerPolicy, Outcome
 from streamml.emit import Emitter, Output
 from streamml.errors import StreamMLError, ValidationError
 from streamml.internal import Example
@@ -45,6 +47,11 @@ class Trainer:
     told), then learned. :meth:`learn` returns a :class:`Snapshot` when one is due, else
     ``None``.
 
+    With ``challenge_with`` (a model factory) and a drift ``watch``, a concept alert
+    starts a challenger trained from that example on (:mod:`streamml.challenger`); when
+    it beats the champion over a window it becomes the model, a ``promoted`` event joins
+    :attr:`alerts` and a snapshot is due at once, so scorers serve it.
+
     Examples
     --------
     >>> from datetime import datetime, UTC
@@ -67,9 +74,17 @@ class Trainer:
         clock: Callable[[], float] = time.monotonic,
         measures: Callable[[], dict[str, ClassificationMetric]] = binary_metrics,
         watch: DriftWatch | None = None,
+        challenge_with: Callable[[], Any] | None = None,
+        challenger_policy: ChallengerPolicy = DEFAULT_POLICY,
     ) -> None:
         self.task = task
         self.watch = watch
+        self.challenge_with = challenge_with
+        self.challenger_policy = challenger_policy
+        self.challenger: Challenger | None = None
+        self.promotions = 0
+        self._challenge_from: Example | None = None
+        self._challenge_offset: int | None = None
         self.alerts: list[DriftAlert] = []
         """Drift alerts raised by the examples learned, until the stage takes them."""
         self.model = model
@@ -94,7 +109,10 @@ class Trainer:
         predicted = max(proba, key=proba.__getitem__) if proba else None
         if self.watch is not None:
             version = f"{self.task}-v{self.version}"
-            self.alerts += self.watch.observe(example, proba, offset, version)
+            alerts = self.watch.observe(example, proba, offset, version)
+            self.alerts += alerts
+            if any(a.kind == "concept" and a.state == "started" for a in alerts):
+                self._start_challenger(example, offset)
         for metric in self.measures.values():
             if not metric.requires_labels:
                 metric.update(example.y, proba)
@@ -103,7 +121,62 @@ class Trainer:
         self.model.learn_one(example.x, example.y)
         self.examples += 1
         self._since_snapshot += 1
+        if self.challenger is not None:
+            outcome = self.challenger.observe(example, proba)
+            if outcome is not None:
+                self._conclude(outcome, example, offset)
         return self._snapshot_if_due()
+
+    def _start_challenger(self, example: Example, offset: int | None) -> None:
+        if self.challenge_with is None or self.challenger is not None:
+            return
+        self.challenger = Challenger(self.challenge_with(), self.challenger_policy)
+        self._challenge_from = example
+        self._challenge_offset = offset
+        logger.info("%s: concept drift; a challenger learns from here on", self.task)
+
+    def _conclude(self, outcome: Outcome, example: Example, offset: int | None) -> None:
+        self.challenger = None
+        if outcome.state != "promoted":
+            logger.info(
+                "%s: challenger dropped after %d examples (loss %.4f, champion %.4f)",
+                self.task,
+                outcome.examples,
+                outcome.challenger_loss,
+                outcome.champion_loss,
+            )
+            return
+        self.model = outcome.model
+        self.promotions += 1
+        self._since_snapshot = max(self._since_snapshot, self.every_examples)  # publish now
+        start = self._challenge_from or example
+        now = datetime.now(UTC)
+        self.alerts.append(
+            DriftAlert(
+                alert_id=f"{self.task}-promotion-{self.promotions}",
+                task=self.task,
+                kind="concept",
+                detector="challenger",
+                subject="brier" if isinstance(example.y, bool) else "error_rate",
+                statistic=outcome.challenger_loss,
+                threshold=outcome.champion_loss,
+                state="promoted",
+                severity="info",
+                window_start_time=start.label_time,
+                window_end_time=example.label_time,
+                model_version=f"{self.task}-v{self.version + 1}",
+                created_time=now.replace(microsecond=now.microsecond // 1000 * 1000),
+                window_start_offset=self._challenge_offset,
+                window_end_offset=offset,
+            )
+        )
+        logger.warning(
+            "%s: challenger promoted after %d examples (loss %.4f against %.4f)",
+            self.task,
+            outcome.examples,
+            outcome.challenger_loss,
+            outcome.champion_loss,
+        )
 
     def _snapshot_if_due(self) -> Snapshot | None:
         due = self._since_snapshot >= self.every_examples or (
@@ -127,11 +200,30 @@ def new_trainers(
     """A fresh trainer per task: ``fraud`` and each configured emotion taxonomy."""
     every = settings.snapshot_every_examples, settings.snapshot_every_seconds
     drift = settings.drift_enabled
+    react = drift and settings.drift_challenger
+    policy = ChallengerPolicy(window=settings.challenger_window)
     watch = DriftWatch.for_task("fraud", text=False) if drift else None
-    found = {"fraud": Trainer("fraud", fraud(), *every, watch=watch)}
+    found = {
+        "fraud": Trainer(
+            "fraud",
+            fraud(),
+            *every,
+            watch=watch,
+            challenge_with=fraud if react else None,
+            challenger_policy=policy,
+        )
+    }
     for task in settings.emotion_tasks:
         watch = DriftWatch.for_task(task, text=True) if drift else None
-        found[task] = Trainer(task, emotion(), *every, measures=multiclass_metrics, watch=watch)
+        found[task] = Trainer(
+            task,
+            emotion(),
+            *every,
+            measures=multiclass_metrics,
+            watch=watch,
+            challenge_with=emotion if react else None,
+            challenger_policy=policy,
+        )
     return found
 
 

@@ -4,7 +4,8 @@ The trainer is the one place that sees every example of a task (its topic has on
 partition), so each drift episode is reported once, whatever the number of scorers.
 Data and prediction drift are watched on the examples at label time; concept drift on
 the loss of the model's prediction before it learns the example: the Brier score of the
-fraud probability, the 0/1 error of the predicted emotion.
+fraud probability and the share of flagged frauds that proved genuine, the 0/1 error of
+the predicted emotion.
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ class DriftWatch:
         if isinstance(example.y, bool):
             score = float(proba.get(True, 0.0))
             alerts += monitor.on_prediction(score, when, offset, version)
-            loss = (score - float(example.y)) ** 2
+            alerts += monitor.on_outcome(score, example.y, example.label_time, offset, version)
         else:
             predicted = str(max(proba, key=proba.__getitem__)) if proba else ""
             alerts += monitor.on_prediction(predicted, when, offset, version)
             loss = 0.0 if predicted == example.y else 1.0
-        alerts += monitor.on_loss(loss, example.label_time, offset, version)
+            alerts += monitor.on_loss(loss, example.label_time, offset, version)
         return alerts

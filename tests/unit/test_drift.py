@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
 from datetime import UTC, datetime, timedelta
@@ -9,8 +10,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streamml.contracts import decode_record, encode_record, validate
-from streamml.drift import DriftMonitor, MonitorConfig, QuantileDetector, TextStatistics, WindowSpec
-from streamml.drift.stats import chi2_homogeneity, chi2_threshold
+from streamml.drift import (
+    DriftMonitor,
+    MonitorConfig,
+    QuantileDetector,
+    ShareIncreaseDetector,
+    TextStatistics,
+    WindowSpec,
+)
+from streamml.drift.stats import chi2_homogeneity, chi2_threshold, fisher_log_tail
 from streamml.records import DriftAlert
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -71,6 +79,58 @@ def test_a_rising_loss_raises_a_concept_alert_and_an_improving_one_does_not() ->
     assert 4_000 < (started[0].window_end_offset or 0) < 4_300
 
 
+def outcomes(
+    monitor: DriftMonitor, n: int, genuine_share: float, start: int, seed: int
+) -> list[DriftAlert]:
+    """``n`` labels of a 1 %-positive stream: the model flags 1.5 % of them (score 0.9),
+    of which ``genuine_share`` prove genuine, and misses the rest (score 0.01)."""
+    rng, alerts = random.Random(seed), []
+    for i in range(start, start + n):
+        flagged = rng.random() < 0.015
+        positive = rng.random() >= genuine_share if flagged else rng.random() < 0.001
+        when = T0 + timedelta(seconds=i)
+        alerts += monitor.on_outcome(0.9 if flagged else 0.01, positive, when, i, "v1")
+    return alerts
+
+
+def test_flagged_predictions_that_prove_genuine_raise_one_concept_alert() -> None:
+    # A fraud scenario relabelled genuine: the mean Brier score barely moves (1.5 % of
+    # labels), the share of flagged ones that prove genuine jumps from 0.15 to 0.6.
+    monitor = DriftMonitor("fraud")
+    calm = outcomes(monitor, 200_000, 0.15, 0, seed=8)
+    assert calm == []
+    changed = outcomes(monitor, 10_000, 0.6, 200_000, seed=9)
+    started = [a for a in changed if a.state == "started"]
+    assert [(a.kind, a.subject, a.detector) for a in started] == [
+        ("concept", "flagged_genuine_share", "fisher-share")
+    ]
+    alert = started[0]
+    assert (alert.window_end_offset or 0) - 200_000 < 5_000, "found within 5,000 labels"
+    # The window is dated by the labels it spans, not by its 20 flagged outcomes.
+    assert (alert.window_end_offset or 0) - (alert.window_start_offset or 0) > 500
+    assert alert.statistic > alert.threshold
+
+
+def test_the_share_detector_spends_its_budget_per_event() -> None:
+    # The same judged outcomes, spread over 10x more events: each check may spend 10x
+    # more, so a borderline window becomes significant.
+    def first_alarm(every: int) -> int | None:
+        detector = ShareIncreaseDetector(reference=200, window=20, alpha=2e-6)
+        rng = random.Random(10)
+        for i in range(400):
+            share = 0.1 if i < 300 else 0.5
+            for _ in range(every - 1):
+                detector.update(None)
+            check = detector.update(float(rng.random() < share))
+            if check is not None and check.exceeded:
+                return i + 1
+        return None
+
+    sparse, dense = first_alarm(50), first_alarm(1)
+    assert sparse is not None and sparse > 300
+    assert dense is None or dense > sparse
+
+
 def test_predicted_classes_that_change_raise_a_prediction_alert() -> None:
     rng = random.Random(7)
     monitor = DriftMonitor("emotion", SMALL)
@@ -113,6 +173,14 @@ def test_text_data_drift_is_detected_on_unknown_words() -> None:
         text = " ".join(rng.choice(pool) for _ in range(8))
         alerts += monitor.on_text(text, T0 + timedelta(seconds=i), i)
     assert any(a.subject == "unknown_share" and a.state == "started" for a in alerts)
+
+
+def test_fisher_tail_matches_the_hypergeometric_distribution() -> None:
+    # 10 items, 4 successes, 5 drawn: P(X >= 3) = (C(4,3) C(6,2) + C(4,4) C(6,1)) / C(10,5)
+    assert math.exp(fisher_log_tail(3, 5, 4, 10)) == pytest.approx((4 * 15 + 6) / 252)
+    assert fisher_log_tail(5, 5, 4, 10) == -math.inf
+    with pytest.raises(ValueError):
+        fisher_log_tail(1, 11, 4, 10)
 
 
 def test_chi_square_pieces() -> None:

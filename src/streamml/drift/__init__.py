@@ -13,6 +13,7 @@ from streamml.drift.detectors import (
     Check,
     MeanIncreaseDetector,
     QuantileDetector,
+    ShareIncreaseDetector,
 )
 from streamml.drift.episodes import EpisodeTracker, severity
 from streamml.drift.monitor import (
@@ -34,6 +35,7 @@ __all__ = [
     "MeanIncreaseDetector",
     "MonitorConfig",
     "QuantileDetector",
+    "ShareIncreaseDetector",
     "TextStatistics",
     "WindowSpec",
     "severity",

@@ -17,6 +17,7 @@ from streamml.drift.detectors import (
     DetectorProtocol,
     MeanIncreaseDetector,
     QuantileDetector,
+    ShareIncreaseDetector,
 )
 from streamml.drift.episodes import Clock, EpisodeTracker, Position
 from streamml.drift.text import TextStatistics
@@ -37,6 +38,8 @@ SEASONAL_FEATURES = frozenset(
 2,000 payments spans a few hours, so their distribution follows the clock by design),
 and ``TX_LOG_AMOUNT``, which bins exactly as ``TX_AMOUNT`` (a second test of the same
 thing would only spend the false-alarm budget)."""
+FLAGGED_SUBJECT = "flagged_genuine_share"
+"""Concept subject of binary tasks: the share of flagged predictions that proved genuine."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,9 @@ class MonitorConfig:
     data: WindowSpec = WindowSpec(10_000, 2_000, 100)
     prediction: WindowSpec = WindowSpec(20_000, 10_000, 500)
     concept: WindowSpec = WindowSpec(10_000, 2_000, 100)
+    flagged: WindowSpec = WindowSpec(400, 20, 1)
+    """In flagged outcomes (binary tasks); the budget is still spent per label."""
+    flag_threshold: float = 0.5
     false_alarms_per_100k: float = 0.1
     data_dispersion: float = 1.0
     prediction_dispersion: float = 1.0
@@ -100,7 +106,12 @@ class DriftMonitor:
     - ``on_text``: data drift of text length, unknown-word share, non-Latin share;
     - ``on_prediction``: prediction drift of a score (float) or a class (str);
     - ``on_loss``: concept drift, a rise of the model's loss in [0, 1] (the trainer's
-      0/1 error or Brier score, at label time).
+      0/1 error, at label time);
+    - ``on_outcome``: concept drift of a binary task at label time: a rise of the Brier
+      score, and of the share of flagged predictions (score >= ``flag_threshold``)
+      that proved genuine. A change that hits only the cases the model was sure of
+      (one fraud scenario relabelled) moves the mean loss of a 1 %-positive stream too
+      little to see, but the flagged ones a lot (ADR 0012).
 
     Examples
     --------
@@ -125,7 +136,8 @@ class DriftMonitor:
             "features": _Stream("data", Clock(config.data.window)),
             "text": _Stream("data", Clock(config.data.window)),
             "prediction": _Stream("prediction", Clock(config.prediction.window)),
-            "loss": _Stream("concept", Clock(config.concept.window)),
+            # Wide enough for the flagged window, which spans thousands of labels.
+            "loss": _Stream("concept", Clock(10 * config.concept.window)),
         }
 
     def on_features(
@@ -171,6 +183,23 @@ class DriftMonitor:
         """Concept drift: the loss of one labelled example, in [0, 1], at label time."""
         return self._observe("loss", {"loss": loss}, Position(event_time, offset), model_version)
 
+    def on_outcome(
+        self,
+        score: float,
+        positive: bool,
+        event_time: datetime,
+        offset: int | None = None,
+        model_version: str = "",
+    ) -> list[DriftAlert]:
+        """Concept drift: one labelled example of a binary task, with the score the model
+        gave it before learning it."""
+        flagged = score >= self.config.flag_threshold
+        values: dict[str, float | None] = {
+            "loss": (score - float(positive)) ** 2,
+            FLAGGED_SUBJECT: float(not positive) if flagged else None,
+        }
+        return self._observe("loss", values, Position(event_time, offset), model_version)
+
     def episodes(self) -> dict[str, int]:
         """Episodes started so far, by ``kind/subject``."""
         return {
@@ -182,7 +211,7 @@ class DriftMonitor:
     def _observe(
         self,
         stream_name: str,
-        values: Mapping[str, float | str],
+        values: Mapping[str, float | str | None],
         position: Position,
         model_version: str,
     ) -> list[DriftAlert]:
@@ -202,13 +231,13 @@ class DriftMonitor:
                 alerts.append(alert)
         return alerts
 
-    def _start(self, stream_name: str, values: Mapping[str, float | str]) -> None:
+    def _start(self, stream_name: str, values: Mapping[str, float | str | None]) -> None:
         stream = self._streams[stream_name]
         for subject, value in values.items():
             stream.trackers[subject] = self._tracker(stream_name, subject, value, len(values))
 
     def _tracker(
-        self, stream_name: str, subject: str, value: float | str, subjects: int
+        self, stream_name: str, subject: str, value: float | str | None, subjects: int
     ) -> EpisodeTracker:
         kind = self._streams[stream_name].kind
         spec = {"data": self.config.data, "prediction": self.config.prediction}.get(
@@ -216,8 +245,15 @@ class DriftMonitor:
         )
         alpha = self.config.alpha(spec, subjects)
         sizes = {"reference": spec.reference, "window": spec.window, "step": spec.step}
-        detector: DetectorProtocol[float] | DetectorProtocol[str]
-        if kind == "concept":
+        detector: DetectorProtocol[float] | DetectorProtocol[str] | ShareIncreaseDetector
+        if subject == FLAGGED_SUBJECT:
+            flagged = self.config.flagged
+            detector = ShareIncreaseDetector(
+                reference=flagged.reference,
+                window=flagged.window,
+                alpha=self.config.alpha(flagged, subjects),
+            )
+        elif kind == "concept":
             detector = MeanIncreaseDetector(alpha=alpha, **sizes)
         elif kind == "prediction":
             dispersion = self.config.prediction_dispersion

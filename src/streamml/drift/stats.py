@@ -1,4 +1,5 @@
-"""The tests behind the detectors: two-sample chi-square and a Bernstein mean bound.
+"""The tests behind the detectors: two-sample chi-square, a Bernstein mean bound and
+Fisher's exact test of two shares.
 
 Standard library only: the chi-square quantile uses the Wilson-Hilferty approximation
 (exact for one and two degrees of freedom), within 4 % above the exact quantile for
@@ -69,3 +70,34 @@ def bernstein_cut(variance: float, n_ref: int, n_cur: int, delta: float) -> floa
     m = 1 / (1 / n_ref + 1 / n_cur)
     log_term = math.log(2 / delta)
     return math.sqrt(2 * variance * log_term / m) + 2 * log_term / (3 * m)
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def fisher_log_tail(hits: int, draws: int, successes: int, total: int) -> float:
+    """Fisher's one-sided exact test: the log of the probability of ``hits`` or more
+    successes among ``draws`` taken from ``total`` items of which ``successes`` are
+    successes (the hypergeometric upper tail). Used to ask whether a window's share of
+    errors exceeds its reference's: ``draws`` is the window, ``total`` both together.
+
+    >>> round(math.exp(fisher_log_tail(3, 3, 3, 6)), 4)  # all three successes drawn
+    0.05
+    >>> fisher_log_tail(0, 5, 2, 10)
+    0.0
+    """
+    if not 0 <= draws <= total or not 0 <= successes <= total:
+        raise ValueError("draws and successes must be within [0, total]")
+    low, high = max(0, draws + successes - total), min(draws, successes)
+    if hits <= low:
+        return 0.0
+    if hits > high:
+        return -math.inf
+    denominator = _log_comb(total, draws)
+    terms = [
+        _log_comb(successes, i) + _log_comb(total - successes, draws - i) - denominator
+        for i in range(hits, high + 1)
+    ]
+    top = max(terms)
+    return min(0.0, top + math.log(sum(math.exp(t - top) for t in terms)))

@@ -202,7 +202,7 @@ def run_fraud(
             ):
                 log.change_label = log.labels
             log.labels += 1
-            log.add(monitor.on_loss((float(fraud) - score) ** 2, r.label_time, offset))
+            log.add(monitor.on_outcome(score, fraud, r.label_time, offset))
     log.seconds = time.perf_counter() - started
     return log
 
