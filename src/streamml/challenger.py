@@ -10,6 +10,7 @@ is dropped: the drift was one the champion could follow.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,11 +35,13 @@ def example_loss(y: Any, proba: Mapping[Any, float]) -> float:
 
 @dataclass(frozen=True, slots=True)
 class ChallengerPolicy:
-    """When a challenger wins: its mean loss over the last ``window`` examples is below
-    the champion's over the same examples by at least ``margin``."""
+    """When a challenger wins: over the last ``window`` examples, its loss is below the
+    champion's by more than ``z`` standard errors of the mean paired difference (a
+    one-sided paired test, 1 % at the default), so that a tie is never a promotion.
+    After ``patience`` windows without a win it is dropped."""
 
     window: int = 2_000
-    margin: float = 0.0
+    z: float = 2.33
     patience: int = 5
 
 
@@ -97,11 +100,19 @@ class Challenger:
         if self.examples < window:
             return None
         champion, challenger = sum(self._champion) / window, sum(self._challenger) / window
-        if challenger + self.policy.margin < champion:
+        if self._wins(champion - challenger):
             return Outcome("promoted", self.model, self.examples, challenger, champion)
         if self.examples >= window * self.policy.patience:
             return Outcome("dropped", self.model, self.examples, challenger, champion)
         return None
+
+    def _wins(self, mean_gain: float) -> bool:
+        if mean_gain <= 0:
+            return False
+        n = len(self._champion)
+        gains = [a - b for a, b in zip(self._champion, self._challenger, strict=True)]
+        variance = sum((g - mean_gain) ** 2 for g in gains) / max(n - 1, 1)
+        return mean_gain > self.policy.z * math.sqrt(variance / n)
 
 
 DEFAULT_POLICY = ChallengerPolicy()
