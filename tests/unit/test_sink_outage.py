@@ -65,13 +65,28 @@ class PrefetchingConsumer:
     committed: dict[tuple[str, int], int] = field(default_factory=dict)
     idle_polls: int = 0
     now: float = 0.0  # the sink's clock: each poll waits its timeout
+    rebalance_at: int | None = None  # the poll at which the group rebalances
+    polls: int = 0
+    callbacks: tuple[Any, Any] | None = None
 
     def subscribe(self, topics: list[str], on_assign: Any, on_revoke: Any) -> None:
-        assigned = [TopicPartition(t, p) for t, p in self.logs]
-        on_assign(self, assigned)
+        self.callbacks = on_assign, on_revoke
+        on_assign(self, self.assignment())
+
+    def rebalance(self) -> None:
+        """Revoke and assign again: fetching restarts from the committed offsets."""
+        assert self.callbacks is not None
+        on_assign, on_revoke = self.callbacks
+        on_revoke(self, self.assignment())
+        self.queue = []
+        self.positions = {here: self.committed.get(here, 0) for here in self.logs}
+        on_assign(self, self.assignment())
 
     def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
         self.now += timeout
+        self.polls += 1
+        if self.polls == self.rebalance_at:
+            self.rebalance()
         if not self.queue:
             for here, log in self.logs.items():
                 if here not in self.paused:
@@ -140,13 +155,15 @@ def landed_ids(store: FileStore) -> list[str]:
     return ids
 
 
-def run_sink(tmp_path: Path, fail_from: int, failures: int, n: int = 9000) -> list[str]:
+def run_sink(
+    tmp_path: Path, fail_from: int, failures: int, n: int = 9000, **consumer: Any
+) -> list[str]:
     settings = Settings(
         sink_topics=("transactions",), sink_max_records=250, sink_idle_seconds=3600.0
     )
     topic = settings.topics.transactions
     stop = threading.Event()
-    consumer = PrefetchingConsumer(logs(topic, n), stop)
+    consumer = PrefetchingConsumer(logs(topic, n), stop, **consumer)
     store = FlakyStore(tmp_path / "lake", fail_from, failures)
     sink = LakeSink(settings, store, clock=lambda: consumer.now, consumer=lambda _: consumer)
     sink.run(stop)
@@ -161,5 +178,19 @@ def test_every_record_lands_once_when_the_store_is_healthy(tmp_path: Path) -> No
 
 def test_a_store_outage_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     ids = run_sink(tmp_path, fail_from=7, failures=12)
+    assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} duplicates"
+    assert sorted(ids) == [f"tx-{i:05d}" for i in range(9000)]
+
+
+def test_a_rebalance_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    # librdkafka drops what it fetched for revoked partitions and fetches again from the
+    # committed offsets: the open batches start over there.
+    ids = run_sink(tmp_path, fail_from=10**9, failures=0, rebalance_at=4)
+    assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} duplicates"
+    assert sorted(ids) == [f"tx-{i:05d}" for i in range(9000)]
+
+
+def test_a_rebalance_during_an_outage_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    ids = run_sink(tmp_path, fail_from=5, failures=6, rebalance_at=9)
     assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} duplicates"
     assert sorted(ids) == [f"tx-{i:05d}" for i in range(9000)]
