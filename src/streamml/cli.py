@@ -3,25 +3,49 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 
 import click
 
 from streamml.clitools import StreamMLGroup
 from streamml.settings import Settings
 
+LAYERS = "streamml.config-layers"
+
 
 @click.group(cls=StreamMLGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file of settings (default: $STREAMML_CONFIG_FILE).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override one setting (repeatable); wins over the file and the environment.",
+)
 @click.pass_context
-def main(ctx: click.Context, verbose: bool) -> None:
-    """streamml: streaming ML on Kafka (settings from STREAMML_* environment variables)."""
+def main(
+    ctx: click.Context, verbose: bool, config_file: Path | None, overrides: tuple[str, ...]
+) -> None:
+    """streamml: streaming ML on Kafka. Settings: defaults, then --config FILE, then
+    STREAMML_* environment variables, then --set NAME=VALUE."""
+    from streamml.config import load_settings, parse_flags
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    ctx.obj = Settings()
+    settings, layers = load_settings(config_file, parse_flags(overrides))
+    ctx.obj = settings
+    ctx.meta[LAYERS] = layers
 
 
 @main.command()
@@ -69,6 +93,23 @@ def demo(
     from streamml.demo import DemoPlan, run_demo
 
     run_demo(settings, DemoPlan(transactions, texts, clicks, rate, keep_services))
+
+
+@main.group(cls=StreamMLGroup)
+def config() -> None:
+    """Inspect the effective configuration."""
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print every setting with its effective value and where it came from (secrets
+    masked)."""
+    from streamml.config import show
+
+    settings = ctx.find_object(Settings)
+    assert settings is not None, "the main group builds the settings"
+    click.echo(show(settings, ctx.meta[LAYERS], os.environ))
 
 
 def _register() -> None:
