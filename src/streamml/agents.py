@@ -7,11 +7,13 @@ the producer before committing it: outputs are at-least-once, never lost.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 
+from streamml import metrics
 from streamml.emit import Output
 from streamml.records import Origin
 
@@ -47,9 +49,16 @@ def _make_agent(
         async for event in stream.events():
             message = event.message
             origin = Origin(message.topic, message.partition, message.offset)
+            metrics.EVENTS_IN.labels(message.topic).inc()
             try:
-                for out in handle(message.value, origin, message.key):
+                outputs = handle(message.value, origin, message.key)
+                for out in outputs:
                     await output_topic(out.topic).send(key=out.key, value=out.value)
+                    metrics.EVENTS_OUT.labels(out.topic).inc()
+                if outputs and message.timestamp:
+                    # From the record's Kafka timestamp (this hop's input) to its outputs.
+                    latency = time.time() - float(message.timestamp)
+                    metrics.LATENCY.labels(message.topic).observe(max(latency, 0.0))
             except Exception as error:
                 # The stages already dead-letter record errors: this is an outage or a
                 # bug. Stop the worker loudly rather than let Faust restart the agent.

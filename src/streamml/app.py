@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 
+from streamml import metrics
 from streamml.agents import Router
 from streamml.emit import Emitter
 from streamml.follow import SnapshotFollower, latest_snapshots
@@ -130,6 +131,7 @@ def _register_scorer(app: faust.App, router: Router, settings: Settings) -> None
             emotion.swap(snapshot.task, snapshot.model(), snapshot.name)
         else:
             return
+        metrics.MODEL_VERSION.labels(snapshot.task, "scorer").set(snapshot.version)
         logger.info("scoring with %s (%d examples)", snapshot.name, snapshot.examples)
 
     # Both followers go through one policy: a version pinned in the registry wins over

@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 
+from streamml import metrics
 from streamml.decode import dead_letter, decode
 from streamml.emit import Emitter, Output
 from streamml.errors import Action, RecordError, ValidationError, policy
@@ -40,6 +41,7 @@ class BaseStage:
 
     def dead(self, letter: DeadLetter) -> Output:
         self.counts["dead_letters"] += 1
+        metrics.DEAD_LETTERS.labels(letter.error_kind).inc()
         return self.emitter.dead_letter(letter)
 
     def guarded(

@@ -205,6 +205,13 @@ class Settings(BaseSettings):
     challenger_window: int = Field(default=2_000, ge=50)  # examples it must win over
     registry_poll_seconds: float = Field(default=5.0, gt=0)
 
+    # Metrics and health (GET /metrics, GET /healthz), one endpoint per process.
+    metrics_enabled: bool = True
+    metrics_host: str = "127.0.0.1"  # loopback unless told otherwise
+    metrics_port: int = Field(default=9108, ge=0, le=65535)  # taken: a free one, logged
+    health_stall_seconds: float = Field(default=120.0, gt=0)
+    lag_interval_seconds: float = Field(default=15.0, gt=0)
+
     # Files.
     data_dir: Path = Path("../shared/datasets")
     cache_dir: Path = Field(default_factory=_default_cache_dir)

@@ -35,6 +35,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from streamml import metrics
 from streamml.contracts import Record, decode_record
 from streamml.errors import RecordError
 from streamml.lakefiles import EXTENSIONS, LakeFormat, encode_batch, lake_row, record_class
@@ -241,8 +242,12 @@ class LakeSink:
         if batch.rows:
             fmt = self.format_of(batch.topic)
             data = encode_batch(record_class(self.settings.topics, batch.topic), batch.rows, fmt)
+            started = time.monotonic()
             if not self._put(batch, batch.key(fmt), data, stop):
                 return  # not written: its records are read again, from its first offset
+            metrics.SINK_FLUSH.labels(batch.topic).observe(time.monotonic() - started)
+            metrics.SINK_BYTES.labels(batch.topic).inc(len(data))
+            metrics.SINK_RECORDS.labels(batch.topic).inc(len(batch.rows))
             self.written_records += len(batch.rows)
             self.written_objects += 1
         next_offset = TopicPartition(batch.topic, batch.partition, batch.last_offset + 1)

@@ -12,6 +12,7 @@ from typing import Any
 from river import metrics
 from river.metrics.base import ClassificationMetric
 
+from streamml import metrics as process_metrics
 from streamml.challenger import DEFAULT_POLICY, Challenger, ChallengerPolicy, Outcome
 from streamml.emit import Emitter, Output
 from streamml.errors import StreamMLError, ValidationError
@@ -278,6 +279,7 @@ class TrainerStage(BaseStage):
         trainer.alerts.clear()
         if snapshot is None:
             return outputs
+        process_metrics.MODEL_VERSION.labels(snapshot.task, "trainer").set(snapshot.version)
         logger.info(
             "publishing %s after %d examples: %s",
             snapshot.name,
@@ -301,4 +303,5 @@ class TrainerStage(BaseStage):
             alert.threshold,
         )
         self.counts[f"drift_alerts_{alert.state}"] += 1
+        process_metrics.DRIFT_ALERTS.labels(alert.task, alert.kind, alert.state).inc()
         return self.emitter.drift_alert(alert)

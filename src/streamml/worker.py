@@ -13,6 +13,8 @@ from streamml.app import build_app
 from streamml.settings import Settings
 from streamml.sink import LakeSink, SinkThread
 
+logger = logging.getLogger(__name__)
+
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Create missing topics, then run the worker in this process until stopped.
@@ -21,6 +23,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     role ``sink`` runs only the sink.
     """
     ensure_topics(settings)
+    observe(settings)
     if settings.role == "sink":
         run_sink(settings)
         return
@@ -34,6 +37,33 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     finally:
         if sink is not None:
             sink.stop()
+
+
+def observe(settings: Settings) -> None:
+    """Serve this process's metrics and health, and measure its groups' lag."""
+    if not settings.metrics_enabled:
+        return
+    from streamml import metrics
+
+    health = metrics.Health(settings.health_stall_seconds)
+    try:
+        metrics.serve(settings.metrics_host, settings.metrics_port, health)
+    except OSError as error:
+        # Several processes on one machine: the next free port, named in the log.
+        logger.warning(
+            "STREAMML_METRICS_PORT %d on %s: %s; using a free port",
+            settings.metrics_port,
+            settings.metrics_host,
+            error.strerror,
+        )
+        metrics.serve(settings.metrics_host, 0, health)
+    groups: dict[str, list[str]] = {}
+    if settings.role != "sink":
+        groups[settings.app_id] = settings.topics.all()
+    if settings.role == "sink" or (settings.lake_url and settings.sink_enabled):
+        groups[f"{settings.app_id}-sink"] = settings.sink_topic_names()
+    config = settings.kafka_client_config()
+    metrics.LagMonitor(config, groups, health, settings.lag_interval_seconds).start()
 
 
 def run_sink(settings: Settings) -> None:

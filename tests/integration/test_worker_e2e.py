@@ -7,10 +7,12 @@ import json
 import random
 import signal
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -19,7 +21,7 @@ from streamml.admin import ensure_topics
 from streamml.contracts import decode_record, encode_record
 from streamml.records import DeadLetter, Prediction, TextEvent, Transaction
 from streamml.settings import Settings
-from tests.integration.worker_process import start_worker
+from tests.integration.worker_process import metrics_url, sample, scrape, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -174,11 +176,17 @@ def test_one_prediction_per_valid_event_and_one_dead_letter_per_malformed(
     assert len(bad_positions) == 50
 
     exactly_once = str(settings.exactly_once).lower()
-    worker = start_worker(settings, tmp_path / "worker.log", STREAMML_EXACTLY_ONCE=exactly_once)
+    worker = start_worker(
+        settings,
+        tmp_path / "worker.log",
+        STREAMML_EXACTLY_ONCE=exactly_once,
+        STREAMML_LAG_INTERVAL_SECONDS="1",
+    )
     try:
         topics = settings.topics
         outputs = [topics.fraud_predictions, topics.emotion_predictions, topics.dead_letters]
         seen = consume(settings, outputs, lambda s: len(s) >= 2050, timeout=180)
+        samples, measured, health = settled_metrics(settings, tmp_path / "worker.log")
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
@@ -203,9 +211,44 @@ def test_one_prediction_per_valid_event_and_one_dead_letter_per_malformed(
     assert len(letters) == 50
     assert all(d.error_kind and d.message for d in letters)
     assert len({d.error_kind for d in letters}) >= 6
+    # What the metrics endpoint says is what happened.
+    bad_transactions = sum(t == topics.transactions for t, *_ in bad_positions)
+    assert sample(samples, "streamml_events_in_total", topic=topics.transactions) == (
+        1000 + bad_transactions
+    )
+    assert sample(samples, "streamml_events_out_total", topic=topics.fraud_predictions) == 1000
+    assert {
+        kind: sample(samples, "streamml_dead_letters_total", reason=kind)
+        for kind in {d.error_kind for d in letters}
+    } == dict(Counter(d.error_kind for d in letters))
+    assert len(measured) == settings.topic_partitions and sum(measured) == 0, measured
+    assert health == (200, {"status": "ok", "stalled": []})
     raw_by_position = {positions[i]: m[2] for i, m in enumerate(messages) if m[1] is None}
     for letter in letters:
         assert (
             letter.raw
             == raw_by_position[(letter.source_topic, letter.source_partition, letter.source_offset)]
         )
+
+
+def settled_metrics(
+    settings: Settings, log_path: Path
+) -> tuple[dict[tuple[str, frozenset[tuple[str, str]]], float], list[float], tuple[int, Any]]:
+    """The worker's metrics once its group's lag on the transactions is measured at 0
+    (Faust commits every few seconds), the lag samples, and its health answer."""
+    endpoint = metrics_url(log_path)
+    deadline = time.monotonic() + 30
+    lag_key = {"group": settings.app_id, "topic": settings.topics.transactions}
+    measured: list[float] = []
+    while time.monotonic() < deadline:
+        samples = scrape(endpoint)
+        measured = [
+            value
+            for (name, labels), value in samples.items()
+            if name == "streamml_consumer_lag" and lag_key.items() <= dict(labels).items()
+        ]
+        if len(measured) == settings.topic_partitions and sum(measured) == 0:
+            break
+        time.sleep(1)
+    with urllib.request.urlopen(f"{endpoint}/healthz", timeout=10) as response:
+        return samples, measured, (response.status, json.loads(response.read()))

@@ -4,14 +4,17 @@ what it publishes."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Consumer
+from prometheus_client.parser import text_string_to_metric_families
 
 from streamml.settings import Settings
 
@@ -67,3 +70,31 @@ def read_topics(
     finally:
         consumer.close()
     return seen
+
+
+def metrics_url(log_path: Path, timeout: float = 30) -> str:
+    """The worker's metrics endpoint, as its log names it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"metrics on (http://[\d.]+:\d+)/metrics", log_path.read_text("utf-8"))
+        if found:
+            return found.group(1)
+        time.sleep(0.5)
+    raise AssertionError(f"no metrics endpoint in {log_path}")
+
+
+def scrape(base_url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of ``GET /metrics``, by name and labels."""
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
