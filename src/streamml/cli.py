@@ -117,6 +117,7 @@ def _register() -> None:
     from streamml.features.cli import features
     from streamml.registry_cli import models
     from streamml.replay_cli import produce, tail
+    from streamml.report.cli import report
     from streamml.services.cli import services
 
     main.add_command(services)
@@ -125,6 +126,7 @@ def _register() -> None:
     main.add_command(evaluate)
     main.add_command(features)
     main.add_command(models)
+    main.add_command(report)
 
 
 _register()

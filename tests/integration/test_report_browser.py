@@ -1,0 +1,71 @@
+"""The report as a user sees it: rendered by a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+from click.testing import CliRunner
+
+from streamml.cli import main
+from tests.report_lake import build_lake
+
+pytestmark = pytest.mark.integration
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium() -> str:
+    path = os.environ.get("STREAMML_TEST_CHROMIUM")
+    assert path, "STREAMML_TEST_CHROMIUM is unset (scripts/chromium.sh installs Chromium)"
+    return path
+
+
+def browse(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [chromium, *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=5000"]
+    return subprocess.run(
+        [*command, *args], check=False, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_report_renders_with_every_plot_loaded(chromium: str, tmp_path: Path) -> None:
+    settings, _ = build_lake(tmp_path)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        main, ["report", "--out", str(out), "--lake", settings.lake_url or ""]
+    )
+    assert result.exit_code == 0, result.output
+    url = (out / "index.html").as_uri()
+    dom = browse(chromium, tmp_path / "profile", "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    # The page marks how many of its images the browser decoded.
+    marks = re.search(r'data-images-loaded="(\d+)" data-images="(\d+)"', dom.stdout)
+    assert marks is not None, dom.stdout[:2000]
+    loaded, images = map(int, marks.groups())
+    assert images == 6 and loaded == images
+    for heading in ("fraud", "emotion6", "Latency and throughput", "Drift alerts (1)"):
+        assert f">{heading}</h2>" in dom.stdout
+    shot = tmp_path / "report.png"
+    taken = browse(
+        chromium, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,2400", url
+    )
+    assert taken.returncode == 0 and shot.exists(), taken.stderr[-2000:]
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (2400, 1200)
+    # Not a blank or broken page: the plots' lines and fills put many colours on it.
+    colours = {tuple(p) for p in (pixels[::4, ::4, :3] * 255).astype(int).reshape(-1, 3)}
+    assert len(colours) > 100
