@@ -13,11 +13,9 @@ if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" && "${STREAMML_TEST_CONTAINERS:-1}" != "
         echo "test-integration: no container engine; the fixtures use local processes" >&2
     fi
 fi
-if [[ -z "${STREAMML_TEST_CHROMIUM:-}" ]]; then
-    if chromium_lines="$(scripts/chromium.sh)"; then
-        eval "$chromium_lines"
-    else
-        echo "test-integration: no chromium; the report's browser test fails" >&2
-    fi
+if tool_lines="$(scripts/test-tools.sh)"; then
+    eval "$tool_lines"
+else
+    echo "test-integration: no chromium or tmux; the report and dashboard tests fail" >&2
 fi
 exec .venv/bin/pytest -q tests/integration "$@"

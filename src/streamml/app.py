@@ -87,7 +87,7 @@ def _table(app: faust.App, name: str, settings: Settings) -> Any:
 
 def build_app(settings: Settings) -> faust.App:
     """A Faust app with the agents of ``settings.role``."""
-    app_id = f"{settings.app_id}-trainer" if settings.role == "trainer" else settings.app_id
+    app_id = settings.worker_group
     app = _faust_app(settings, app_id)
     router = Router(app)
     if settings.role in ("scorer", "all"):

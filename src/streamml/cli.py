@@ -74,25 +74,35 @@ def topics_create(settings: Settings) -> None:
 
 
 @main.command()
-@click.option("--transactions", default=3000, show_default=True, help="Fraud events to replay.")
-@click.option("--texts", default=1000, show_default=True, help="Emotion texts to replay.")
+@click.option("--days", default=10.0, show_default=True, help="Span of handbook data (days).")
+@click.option("--transactions", type=int, help="At most this many transactions of the span.")
+@click.option("--label-delay-days", default=7.0, show_default=True, help="Fraud label delay.")
+@click.option("--texts", default=3000, show_default=True, help="Emotion texts to replay.")
 @click.option("--clicks", default=2000, show_default=True, help="Clickstream events to replay.")
-@click.option("--rate", default=1000.0, show_default=True, help="Records per second.")
+@click.option("--rate", default=4000.0, show_default=True, help="Records per second.")
 @click.option("--keep-services", is_flag=True, help="Leave Kafka running afterwards.")
 @click.pass_obj
 def demo(
     settings: Settings,
     *,
-    transactions: int,
+    days: float,
+    transactions: int | None,
+    label_delay_days: float,
     texts: int,
     clicks: int,
     rate: float,
     keep_services: bool,
 ) -> None:
-    """Start Kafka, run the worker, replay real data, show what came out, stop everything."""
+    """Start Kafka, a scorer, a trainer and a sink; replay real data with a live
+    dashboard; stop everything and write a report from the lake."""
+    from datetime import timedelta
+
     from streamml.demo import DemoPlan, run_demo
 
-    run_demo(settings, DemoPlan(transactions, texts, clicks, rate, keep_services))
+    plan = DemoPlan(
+        days, texts, clicks, rate, keep_services, timedelta(days=label_delay_days), transactions
+    )
+    run_demo(settings, plan)
 
 
 @main.group(cls=StreamMLGroup)

@@ -1,31 +1,48 @@
-"""``streamml demo``: the whole slice on one machine, started and stopped by itself."""
+"""``streamml demo``: the whole system on one machine, started and stopped by itself.
+
+Kafka as a local process; a scorer, a trainer and a lake sink as three worker processes
+(each with its own metrics endpoint); the handbook's transactions over a span of days
+(labels 7 event-days late) interleaved with emotion texts and clickstream sessions,
+replayed at a set rate; a live dashboard (:mod:`streamml.dashboard`) while it runs; then
+everything stopped and a report written from the lake.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Producer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
+from streamml import dashboard
 from streamml.admin import ensure_topics
-from streamml.contracts import decode_record
 from streamml.datasets import SourceOptions, get_source
+from streamml.datasets._common import ReplayRecord
 from streamml.lakefiles import lake_rows
 from streamml.produce import replay
-from streamml.records import DeadLetter, Label, Prediction
+from streamml.records import Label, TextEvent, Transaction
 from streamml.services.kafka import LocalKafka
 from streamml.settings import Settings
 
 console = Console(stderr=True)
+
+ROLES = ("scorer", "trainer", "sink")
+FRAUD_START = datetime(2018, 4, 1, tzinfo=UTC)
+DRAIN_SECONDS = 120.0
+"""After the replay, how long the dashboard waits for the last outputs."""
 
 # A few records no contract accepts, so the dead-letter path shows up in the demo.
 MALFORMED = [b"", b"not avro, not json", b'{"event_id": "x"}', b"\xc3\x01" + b"\x00" * 8 + b"\x02"]
@@ -33,54 +50,60 @@ MALFORMED = [b"", b"not avro, not json", b'{"event_id": "x"}', b"\xc3\x01" + b"\
 
 @dataclass(frozen=True, slots=True)
 class DemoPlan:
-    transactions: int
+    days: float
     texts: int
     clicks: int
     rate: float
     keep_services: bool
-    # Shortened from the handbook's 7 days so the model learns within a short demo.
-    label_delay: timedelta = timedelta(hours=1)
+    label_delay: timedelta = timedelta(days=7)
+    transactions: int | None = None  # at most this many (None: the whole span)
 
 
-@dataclass(slots=True)
-class Outcome:
-    predictions: list[Prediction] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
+class Counted:
+    """Records handed to the replay, counted for the dashboard."""
+
+    def __init__(self, records: list[ReplayRecord]) -> None:
+        self.records = records
+        self.handed = 0
+
+    def __iter__(self) -> Iterator[ReplayRecord]:
+        for record in self.records:
+            self.handed += 1
+            yield record
 
 
 def run_demo(settings: Settings, plan: DemoPlan) -> None:
-    """Run the demo; Ctrl-C at any point still stops the worker and the broker.
+    """Run the demo; Ctrl-C at any point still stops the processes and the broker.
 
-    Each run uses its own topics and consumer group (unless ``STREAMML_TOPIC_PREFIX`` is
-    set), so what it prints is exactly what this run produced.
+    Each run uses its own topics and consumer groups (unless ``STREAMML_TOPIC_PREFIX`` is
+    set) and its own lake, so what it shows is exactly what this run produced.
     """
     _interrupt_on(signal.SIGINT, signal.SIGTERM)
     if not settings.topic_prefix:
         run = f"demo-{time.strftime('%Y%m%d-%H%M%S')}-"
         settings = settings.model_copy(update={"topic_prefix": run, "app_id": f"{run}worker"})
+    run_name = settings.topic_prefix.rstrip("-")
     if settings.lake_url is None:  # zero setup: this run's lake in a local directory
-        lake = (settings.state_dir / "lake" / settings.topic_prefix.rstrip("-")).resolve()
+        lake = (settings.state_dir / "lake" / run_name).resolve()
         settings = settings.model_copy(update={"lake_url": f"file://{lake}"})
     kafka = LocalKafka(settings)
     started_kafka = not kafka.status().running
     kafka.up()
-    worker: subprocess.Popen[bytes] | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         ensure_topics(settings)
-        outputs = [settings.topics.fraud_predictions, settings.topics.emotion_predictions]
-        marks = _end_offsets(settings, [*outputs, settings.topics.dead_letters])
-        worker = _start_worker(settings)
-        expected = _replay_slice(settings, plan)
-        outcome = _collect(settings, marks, expected, worker)
-        _report(outcome, settings)
-        _stop_worker(worker)  # the sink flushes its open batches as it stops
-        worker = None
+        for i, role in enumerate(ROLES):
+            processes[role] = _start_process(settings, role, settings.metrics_port + i)
+        records = Counted(_records(settings, plan))
+        expected = sum(1 for r in records.records if not isinstance(r, Label)) + len(MALFORMED)
+        _watch(settings, plan, records, expected, processes)
+        _stop(processes)  # the sink flushes its open batches as it stops
         _report_lake(settings)
+        _write_report(settings, run_name)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping cleanly[/yellow]")
     finally:
-        if worker is not None:
-            _stop_worker(worker)
+        _stop(processes)
         if started_kafka and not plan.keep_services:
             kafka.down()
 
@@ -95,146 +118,168 @@ def _interrupt_on(*signals: signal.Signals) -> None:
         signal.signal(number, interrupt)
 
 
-def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    log_path = settings.state_dir / "demo-worker.log"
+def _log_path(settings: Settings, role: str) -> Path:
+    return settings.state_dir / f"demo-{role}.log"
+
+
+def _start_process(settings: Settings, role: str, port: int) -> subprocess.Popen[bytes]:
+    log_path = _log_path(settings, role)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    console.print(f"starting the worker (log: {log_path})")
     env = {
         **os.environ,
         "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
         "STREAMML_APP_ID": settings.app_id,
+        "STREAMML_ROLE": role,
+        "STREAMML_METRICS_PORT": str(port),
+        "STREAMML_LAG_INTERVAL_SECONDS": "2",
         # A short demo sees a few thousand labels: publish snapshots often enough to show.
         "STREAMML_SNAPSHOT_EVERY_EXAMPLES": "500",
+        "STREAMML_SNAPSHOT_EVERY_SECONDS": "5",
         "STREAMML_LAKE_URL": settings.lake_url or "",
+        "STREAMML_SINK_ENABLED": str(role == "sink").lower(),  # only the sink lands
     }
-    with log_path.open("ab") as log:
+    with log_path.open("wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "streamml", "worker"], stdout=log, stderr=log, env=env
         )
 
 
-def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
+def _endpoints(settings: Settings) -> dict[str, str]:
+    """Each process's metrics address, as its log names it (once it has started)."""
+    found = {}
+    for role in ROLES:
+        path = _log_path(settings, role)
+        text = path.read_text("utf-8", errors="replace") if path.exists() else ""
+        match = re.search(r"metrics on (http://[\d.]+:\d+)/metrics", text)
+        if match:
+            found[role] = match.group(1)
+    return found
+
+
+def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for role, process in list(processes.items()):
         try:
-            worker.wait(30)
+            process.wait(60)
         except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-    console.print(f"worker stopped (exit code {worker.returncode})")
+            process.kill()
+            process.wait()
+        console.print(f"{role} stopped (exit code {process.returncode})")
+        del processes[role]
 
 
-def _replay_slice(settings: Settings, plan: DemoPlan) -> int:
-    fraud = get_source(
-        "fraud", settings, SourceOptions(limit=plan.transactions, label_delay=plan.label_delay)
+def _records(settings: Settings, plan: DemoPlan) -> list[ReplayRecord]:
+    """The span's transactions and labels, with texts and clicks spread among them."""
+    end = FRAUD_START + timedelta(days=plan.days)
+    options = SourceOptions(
+        start=FRAUD_START, end=end, limit=plan.transactions, label_delay=plan.label_delay
     )
-    texts = get_source("emotion6", settings, SourceOptions(split="train", limit=plan.texts))
-    clicks = get_source(
-        "clickstream",
-        settings,
-        SourceOptions(limit=plan.clicks, customers=200, label_delay=plan.label_delay),
+    fraud = list(get_source("fraud", settings, options).records())
+    texts = list(get_source("emotion6", settings, SourceOptions(limit=plan.texts)).records())
+    clicks = list(
+        get_source(
+            "clickstream",
+            settings,
+            SourceOptions(start=FRAUD_START, limit=plan.clicks, customers=200),
+        ).records()
     )
-    records = [*fraud.records(), *texts.records(), *clicks.records()]
-    console.print(f"replaying {len(records)} records at {plan.rate:.0f}/s")
-    summary = replay(settings, records, rate=plan.rate, progress=True, fmt=settings.output_format)
-    if summary.interrupted:
-        raise KeyboardInterrupt
-    producer = Producer(settings.kafka_client_config())
-    for raw in MALFORMED:
-        producer.produce(settings.topics.transactions, raw)
-    producer.flush(30)
-    events = sum(1 for r in records if not isinstance(r, Label))
-    return events + len(MALFORMED)
+    return _in_event_time(_spread(fraud, [*texts, *clicks]))
 
 
-def _end_offsets(settings: Settings, topics: list[str]) -> list[TopicPartition]:
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": "streamml-demo-marks"})
+def _in_event_time(records: list[ReplayRecord]) -> list[ReplayRecord]:
+    """Texts carry no time of their own: each takes the time of the payment before it, so
+    that the replay, which publishes each label once the stream reaches its label time,
+    never runs ahead of the fraud labels' delay."""
+    out: list[ReplayRecord] = []
+    now = FRAUD_START
+    for record in records:
+        if isinstance(record, TextEvent):
+            out.append(dataclasses.replace(record, event_time=now))
+            continue
+        if isinstance(record, Transaction):
+            now = max(now, record.event_time)
+        out.append(record)
+    return out
+
+
+def _spread(base: list[ReplayRecord], others: list[ReplayRecord]) -> list[ReplayRecord]:
+    """``others`` evenly among ``base``, each list's order kept.
+
+    >>> _spread([1, 2, 3, 4], ["a", "b"])
+    [1, 2, 'a', 3, 4, 'b']
+    """
+    if not base or not others:
+        return [*base, *others]
+    out: list[ReplayRecord] = []
+    step = len(base) / len(others)
+    taken = 0
+    for i, record in enumerate(base, start=1):
+        out.append(record)
+        while taken < len(others) and (taken + 1) * step <= i:
+            out.append(others[taken])
+            taken += 1
+    return out + others[taken:]
+
+
+def _replay(settings: Settings, records: Counted, rate: float, failed: list[BaseException]) -> None:
     try:
-        marks = []
-        for topic in topics:
-            meta = consumer.list_topics(topic, timeout=10).topics[topic]
-            for partition in meta.partitions:
-                high = _high_watermark(consumer, TopicPartition(topic, partition))
-                marks.append(TopicPartition(topic, partition, high))
-        return marks
+        replay(settings, records, rate=rate, progress=False, fmt=settings.output_format)
+        producer = Producer(settings.kafka_client_config())
+        for raw in MALFORMED:
+            producer.produce(settings.topics.transactions, raw)
+        producer.flush(30)
+    except BaseException as error:  # shown by the dashboard loop, which stops
+        failed.append(error)
+
+
+def _watch(
+    settings: Settings,
+    plan: DemoPlan,
+    records: Counted,
+    expected: int,
+    processes: dict[str, subprocess.Popen[bytes]],
+) -> None:
+    """Replay in the background; show the dashboard until every output is in."""
+    console.print(
+        f"replaying {len(records.records):,} records at {plan.rate:,.0f}/s "
+        f"(logs: {settings.state_dir}/demo-<role>.log)"
+    )
+    failed: list[BaseException] = []
+    producing = threading.Thread(
+        target=_replay, args=(settings, records, plan.rate, failed), daemon=True
+    )
+    producing.start()
+    view, rates = dashboard.RunView(settings), dashboard.Rates()
+    consumer = dashboard.run_consumer(settings)
+    drained_by: float | None = None
+    try:
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
+            while True:
+                dashboard.poll(consumer, view, 1.0)
+                live.update(
+                    dashboard.render(
+                        view, _endpoints(settings), rates, records.handed, len(records.records)
+                    )
+                )
+                outputs = sum(view.predictions.values()) + sum(view.dead_letters.values())
+                if failed or any(p.poll() is not None for p in processes.values()):
+                    break
+                if not producing.is_alive():
+                    drained_by = drained_by or time.monotonic() + DRAIN_SECONDS
+                    if outputs >= expected or time.monotonic() > drained_by:
+                        break
     finally:
         consumer.close()
-
-
-def _high_watermark(consumer: Consumer, tp: TopicPartition, timeout: float = 30.0) -> int:
-    """The partition's end offset, waiting out a leader that is still being elected."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return int(consumer.get_watermark_offsets(tp, 10)[1])
-        except KafkaException:
-            # A new topic answers NOT_LEADER until its leader is in place.
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def _collect(
-    settings: Settings,
-    marks: list[TopicPartition],
-    expected: int,
-    worker: subprocess.Popen[bytes],
-) -> Outcome:
-    consumer = Consumer(
-        {**settings.kafka_client_config(), "group.id": "streamml-demo", "enable.auto.commit": False}
-    )
-    consumer.assign(marks)
-    outcome = Outcome()
-    deadline = time.monotonic() + 120
-    with console.status("waiting for the worker's outputs") as status:
-        while len(outcome.predictions) + len(outcome.dead_letters) < expected:
-            if time.monotonic() > deadline or worker.poll() is not None:
-                why = "the worker exited" if worker.poll() is not None else "timed out"
-                console.print(f"[red]{why} before all outputs arrived; see its log[/red]")
-                break
-            for message in consumer.consume(500, timeout=0.5):
-                topic, value = message.topic(), message.value()
-                if message.error() is None and topic is not None and value is not None:
-                    _add(outcome, settings, topic, value)
-            status.update(
-                f"outputs: {len(outcome.predictions)} predictions, "
-                f"{len(outcome.dead_letters)} dead letters of {expected}"
-            )
-    consumer.close()
-    return outcome
-
-
-def _add(outcome: Outcome, settings: Settings, topic: str, value: bytes) -> None:
-    if topic == settings.topics.dead_letters:
-        outcome.dead_letters.append(decode_record(DeadLetter, value))
-    else:
-        outcome.predictions.append(decode_record(Prediction, value))
-
-
-def _report(outcome: Outcome, settings: Settings) -> None:
-    predictions = outcome.predictions
-    if predictions:
-        times = sorted(p.processed_time for p in predictions)
-        span = max((times[-1] - times[0]).total_seconds(), 1e-3)
-        console.print(
-            f"[bold]{len(predictions)} predictions, {len(predictions) / span:.0f}/s[/bold]"
-        )
-    table = Table("event id", "task", "model version", "score / class", "probability")
-    for p in _sample(predictions):
-        top = p.predicted_class or ""
-        value = f"{p.score:.4f}" if p.score is not None else top or ",".join(p.flags)
-        proba = f"{(p.probabilities or {}).get(top, 0.0):.3f}" if top else ""
-        table.add_row(p.event_id, p.task, p.model_version, value, proba)
-    console.print(table)
-    kinds = Counter(d.error_kind for d in outcome.dead_letters)
-    console.print(f"[bold]{len(outcome.dead_letters)} dead letters[/bold]: {dict(kinds)}")
-    for letter in outcome.dead_letters[:5]:
-        console.print(
-            f"  {letter.source_topic}[{letter.source_partition}]@{letter.source_offset} "
-            f"{letter.error_kind}: {letter.message}"
-        )
-    console.print(f"worker log: {Path(settings.state_dir) / 'demo-worker.log'}")
+    if failed:
+        raise failed[0]
+    for role, process in processes.items():
+        if process.poll() is not None:
+            console.print(f"[red]{role} exited ({process.returncode}); see its log[/red]")
+    outputs = sum(view.predictions.values()) + sum(view.dead_letters.values())
+    console.print(f"{outputs:,} outputs for {expected:,} events")
 
 
 def _report_lake(settings: Settings) -> None:
@@ -250,8 +295,8 @@ def _report_lake(settings: Settings) -> None:
     console.print(table)
 
 
-def _sample(predictions: list[Prediction]) -> list[Prediction]:
-    payments = [p for p in predictions if p.task == "fraud" and p.score is not None][-3:]
-    clicks = [p for p in predictions if p.task == "fraud" and p.score is None][-1:]
-    texts = [p for p in predictions if p.task != "fraud"][-3:]
-    return payments + clicks + texts
+def _write_report(settings: Settings, run_name: str) -> None:
+    from streamml.report import write_report
+
+    page = write_report(settings.lake(), settings.topics, settings.state_dir / "report" / run_name)
+    console.print(f"report: {page}")

@@ -235,6 +235,11 @@ class Settings(BaseSettings):
             )
         return self
 
+    @property
+    def worker_group(self) -> str:
+        """The Faust app id and consumer group of this role (a lone trainer has its own)."""
+        return f"{self.app_id}-trainer" if self.role == "trainer" else self.app_id
+
     def s3_options(self) -> S3Options:
         from streamml.store import S3Options
 

@@ -59,7 +59,7 @@ def observe(settings: Settings) -> None:
         metrics.serve(settings.metrics_host, 0, health)
     groups: dict[str, list[str]] = {}
     if settings.role != "sink":
-        groups[settings.app_id] = settings.topics.all()
+        groups[settings.worker_group] = settings.topics.all()
     if settings.role == "sink" or (settings.lake_url and settings.sink_enabled):
         groups[f"{settings.app_id}-sink"] = settings.sink_topic_names()
     config = settings.kafka_client_config()

@@ -31,7 +31,7 @@ FLAGS = [
 @pytest.fixture
 def chromium() -> str:
     path = os.environ.get("STREAMML_TEST_CHROMIUM")
-    assert path, "STREAMML_TEST_CHROMIUM is unset (scripts/chromium.sh installs Chromium)"
+    assert path, "STREAMML_TEST_CHROMIUM is unset (scripts/test-tools.sh installs Chromium)"
     return path
 
 
