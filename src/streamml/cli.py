@@ -79,7 +79,7 @@ def topics_create(settings: Settings) -> None:
 @click.option("--label-delay-days", default=7.0, show_default=True, help="Fraud label delay.")
 @click.option("--texts", default=3000, show_default=True, help="Emotion texts to replay.")
 @click.option("--clicks", default=2000, show_default=True, help="Clickstream events to replay.")
-@click.option("--rate", default=4000.0, show_default=True, help="Records per second.")
+@click.option("--rate", default=2000.0, show_default=True, help="Records per second.")
 @click.option("--keep-services", is_flag=True, help="Leave Kafka running afterwards.")
 @click.pass_obj
 def demo(

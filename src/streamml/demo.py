@@ -41,8 +41,8 @@ console = Console(stderr=True)
 
 ROLES = ("scorer", "trainer", "sink")
 FRAUD_START = datetime(2018, 4, 1, tzinfo=UTC)
-DRAIN_SECONDS = 120.0
-"""After the replay, how long the dashboard waits for the last outputs."""
+STALL_SECONDS = 30.0
+"""After the replay, the dashboard waits for the last outputs while they keep coming."""
 
 # A few records no contract accepts, so the dead-letter path shows up in the demo.
 MALFORMED = [b"", b"not avro, not json", b'{"event_id": "x"}', b"\xc3\x01" + b"\x00" * 8 + b"\x02"]
@@ -177,7 +177,12 @@ def _records(settings: Settings, plan: DemoPlan) -> list[ReplayRecord]:
     options = SourceOptions(
         start=FRAUD_START, end=end, limit=plan.transactions, label_delay=plan.label_delay
     )
-    fraud = list(get_source("fraud", settings, options).records())
+    # Labels due after the span would arrive after the demo: they are not replayed.
+    fraud = [
+        r
+        for r in get_source("fraud", settings, options).records()
+        if not isinstance(r, Label) or r.label_time < end
+    ]
     texts = list(get_source("emotion6", settings, SourceOptions(limit=plan.texts)).records())
     clicks = list(
         get_source(
@@ -254,7 +259,7 @@ def _watch(
     producing.start()
     view, rates = dashboard.RunView(settings), dashboard.Rates()
     consumer = dashboard.run_consumer(settings)
-    drained_by: float | None = None
+    last_output, outputs_seen = time.monotonic(), 0
     try:
         with Live(console=console, refresh_per_second=2, transient=False) as live:
             while True:
@@ -267,10 +272,12 @@ def _watch(
                 outputs = sum(view.predictions.values()) + sum(view.dead_letters.values())
                 if failed or any(p.poll() is not None for p in processes.values()):
                     break
-                if not producing.is_alive():
-                    drained_by = drained_by or time.monotonic() + DRAIN_SECONDS
-                    if outputs >= expected or time.monotonic() > drained_by:
-                        break
+                if outputs > outputs_seen:
+                    last_output, outputs_seen = time.monotonic(), outputs
+                if not producing.is_alive() and (
+                    outputs >= expected or time.monotonic() - last_output > STALL_SECONDS
+                ):
+                    break
     finally:
         consumer.close()
     if failed:
@@ -280,6 +287,11 @@ def _watch(
             console.print(f"[red]{role} exited ({process.returncode}); see its log[/red]")
     outputs = sum(view.predictions.values()) + sum(view.dead_letters.values())
     console.print(f"{outputs:,} outputs for {expected:,} events")
+    if outputs < expected:
+        console.print(
+            f"[red]{expected - outputs:,} outputs missing after {STALL_SECONDS:.0f} s without "
+            "progress; see the processes' logs[/red]"
+        )
 
 
 def _report_lake(settings: Settings) -> None:
