@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 import random
@@ -11,6 +12,7 @@ import pytest
 
 from streamml.contracts import decode_record, encode_record, validate
 from streamml.drift import (
+    FRAUD_CONFIG,
     DriftMonitor,
     MonitorConfig,
     QuantileDetector,
@@ -96,7 +98,7 @@ def outcomes(
 def test_flagged_predictions_that_prove_genuine_raise_one_concept_alert() -> None:
     # A fraud scenario relabelled genuine: the mean Brier score barely moves (1.5 % of
     # labels), the share of flagged ones that prove genuine jumps from 0.15 to 0.6.
-    monitor = DriftMonitor("fraud")
+    monitor = DriftMonitor("fraud", dataclasses.replace(FRAUD_CONFIG, warm_up=timedelta(0)))
     calm = outcomes(monitor, 200_000, 0.15, 0, seed=8)
     assert calm == []
     changed = outcomes(monitor, 10_000, 0.6, 200_000, seed=9)
@@ -188,3 +190,24 @@ def test_chi_square_pieces() -> None:
     assert chi2_homogeneity([10, 0, 10], [10, 0, 10]) == (0.0, 1)
     with pytest.raises(ValueError):
         QuantileDetector(reference=0, window=1, step=1, alpha=0.1)
+
+
+def test_nothing_is_watched_while_the_features_warm_up() -> None:
+    # The fraud monitor's 37 days: 30-day windows looking back from a week ago fill up.
+    monitor = DriftMonitor("fraud", dataclasses.replace(SMALL, warm_up=timedelta(days=37)))
+    rng = random.Random(11)
+    alerts: list[DriftAlert] = []
+    for i in range(6_000):
+        when = T0 + timedelta(hours=i / 4)  # 62 days
+        filling = min(1.0, i / 3_000)  # a feature that grows while its window fills
+        x = {"a": rng.gauss(5 * filling, 1.0)}
+        alerts += monitor.on_features(x, when, offset=i)
+    assert alerts == []
+    # Without the warm-up the same stream raises alerts.
+    unwarmed = DriftMonitor("fraud", SMALL)
+    rng = random.Random(11)
+    raised = []
+    for i in range(6_000):
+        when = T0 + timedelta(hours=i / 4)
+        raised += unwarmed.on_features({"a": rng.gauss(5 * min(1.0, i / 3_000), 1.0)}, when, i)
+    assert raised

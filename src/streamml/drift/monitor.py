@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from streamml.drift.detectors import (
     CategoryDetector,
@@ -71,13 +71,16 @@ class MonitorConfig:
     bins: int = 10
     exclude: frozenset[str] = SEASONAL_FEATURES
     vocabulary_texts: int = 2_000
+    warm_up: timedelta = timedelta(0)
+    """Event time after the first event during which nothing is watched: features whose
+    windows are still filling (30 days back, from a week ago) would look like drift."""
 
     def alpha(self, spec: WindowSpec, subjects: int) -> float:
         """The level of one check of one of ``subjects`` subjects."""
         return self.false_alarms_per_100k * spec.step / (EVENTS_PER_BUDGET * max(subjects, 1))
 
 
-FRAUD_CONFIG = MonitorConfig(data_dispersion=2.0)
+FRAUD_CONFIG = MonitorConfig(data_dispersion=2.0, warm_up=timedelta(days=37))
 """Fraud: predictions compared day against day (the score follows the hour through the
 calendar features); the dispersion measured on May-June 2018 of the handbook (ADR 0012)."""
 EMOTION_CONFIG = MonitorConfig(
@@ -132,6 +135,7 @@ class DriftMonitor:
         self.task = task
         self.config = config
         self.text = TextStatistics(config.vocabulary_texts)
+        self._origin: datetime | None = None  # the first time seen: the warm-up's start
         self._streams = {
             "features": _Stream("data", Clock(config.data.window)),
             "text": _Stream("data", Clock(config.data.window)),
@@ -216,6 +220,8 @@ class DriftMonitor:
         model_version: str,
     ) -> list[DriftAlert]:
         stream = self._streams[stream_name]
+        if self._warming_up(position.time):
+            return []
         stream.clock.tick(position)
         if not stream.trackers:
             self._start(stream_name, values)
@@ -230,6 +236,11 @@ class DriftMonitor:
             if alert is not None:
                 alerts.append(alert)
         return alerts
+
+    def _warming_up(self, when: datetime) -> bool:
+        if self._origin is None:
+            self._origin = when
+        return when < self._origin + self.config.warm_up
 
     def _start(self, stream_name: str, values: Mapping[str, float | str | None]) -> None:
         stream = self._streams[stream_name]

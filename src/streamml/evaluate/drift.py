@@ -172,6 +172,8 @@ def run_fraud(
     from streamml.models.fraud import plain_logistic
 
     model = (model_factory or plain_logistic)()
+    # The replay skips the warm-up itself (``monitor_from``): the monitor watches at once.
+    config = replace(config, warm_up=timedelta(0))
     store, monitor, log = FraudFeatureStore(), DriftMonitor("fraud", config), RunLog(name)
     pending: dict[str, tuple[dict[str, float], float]] = {}
     started = time.perf_counter()
@@ -221,6 +223,7 @@ def run_emotion(
     from streamml.models.emotion import emotion_model
 
     model = (model_factory or emotion_model)()
+    config = replace(config, warm_up=timedelta(0))  # the replay skips its warm-up
     monitor, log = DriftMonitor("emotion", config), RunLog(name)
     started = time.perf_counter()
     for i, text in enumerate(texts):
