@@ -34,6 +34,15 @@ logger = logging.getLogger(__name__)
 
 
 def _broker_credentials(settings: Settings) -> Any:
+    if settings.kafka_sasl_mechanism == "OAUTHBEARER":
+        from faust.auth import OAuthCredentials
+
+        from streamml.kafka_auth import FaustTokenProvider
+
+        return OAuthCredentials(
+            oauth_cb=FaustTokenProvider(settings.token_source()),
+            ssl_context=_ssl_context(settings),
+        )
     if settings.kafka_sasl_mechanism is not None:
         password = settings.kafka_sasl_password
         return faust.SASLCredentials(

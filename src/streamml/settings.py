@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from streamml.kafka_auth import CachedToken
     from streamml.store import ObjectStore, S3Options
 
 WireFormat = Literal["avro", "json"]
@@ -159,10 +160,19 @@ class Settings(BaseSettings):
     # Kafka connection (any Apache Kafka 3.x/4.x cluster, Amazon MSK included).
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_mechanism: (
+        Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None
+    ) = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
+    # OAUTHBEARER: an OIDC client-credentials grant, or Amazon MSK IAM (the AWS chain).
+    kafka_oauth_method: Literal["oidc", "msk-iam"] = "oidc"
+    kafka_oauth_token_endpoint_url: str | None = None
+    kafka_oauth_client_id: str | None = None
+    kafka_oauth_client_secret: SecretStr | None = None
+    kafka_oauth_scope: str | None = None
+    kafka_msk_region: str | None = None
 
     # Topics.
     topic_prefix: str = ""
@@ -227,6 +237,38 @@ class Settings(BaseSettings):
     minio_root_password: SecretStr = SecretStr("streamml-secret")
 
     @model_validator(mode="after")
+    def _oauth_is_complete(self) -> Settings:
+        if self.kafka_sasl_mechanism != "OAUTHBEARER":
+            return self
+        if self.kafka_oauth_method == "msk-iam":
+            if not self.kafka_msk_region:
+                raise ValueError("STREAMML_KAFKA_MSK_REGION is needed for MSK IAM")
+        elif not (
+            self.kafka_oauth_token_endpoint_url
+            and self.kafka_oauth_client_id
+            and self.kafka_oauth_client_secret
+        ):
+            raise ValueError(
+                "OAUTHBEARER with OIDC needs STREAMML_KAFKA_OAUTH_TOKEN_ENDPOINT_URL, "
+                "STREAMML_KAFKA_OAUTH_CLIENT_ID and STREAMML_KAFKA_OAUTH_CLIENT_SECRET"
+            )
+        return self
+
+    def token_source(self) -> CachedToken:
+        """The OAUTHBEARER token source these settings name."""
+        from streamml.kafka_auth import token_source
+
+        secret = self.kafka_oauth_client_secret
+        return token_source(
+            self.kafka_oauth_method,
+            endpoint=self.kafka_oauth_token_endpoint_url,
+            client_id=self.kafka_oauth_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            scope=self.kafka_oauth_scope,
+            region=self.kafka_msk_region,
+        )
+
+    @model_validator(mode="after")
     def _default_taxonomy_is_a_task(self) -> Settings:
         if self.emotion_default_taxonomy not in self.emotion_tasks:
             raise ValueError(
@@ -276,9 +318,9 @@ class Settings(BaseSettings):
     def topics(self) -> Topics:
         return Topics.with_prefix(self.topic_prefix)
 
-    def kafka_client_config(self) -> dict[str, str | int | float | bool]:
+    def kafka_client_config(self) -> dict[str, Any]:
         """librdkafka (confluent-kafka) connection properties."""
-        config: dict[str, str | int | float | bool] = {
+        config: dict[str, Any] = {
             "bootstrap.servers": self.kafka_bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
         }
@@ -290,4 +332,22 @@ class Settings(BaseSettings):
             config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         if self.kafka_ssl_cafile is not None:
             config["ssl.ca.location"] = str(self.kafka_ssl_cafile)
+        if self.kafka_sasl_mechanism == "OAUTHBEARER":
+            config.update(self._oauth_client_config())
+        return config
+
+    def _oauth_client_config(self) -> dict[str, Any]:
+        if self.kafka_oauth_method == "msk-iam":
+            from streamml.kafka_auth import msk_iam_oauth_cb
+
+            return {"oauth_cb": msk_iam_oauth_cb(self.token_source())}
+        secret = self.kafka_oauth_client_secret
+        config: dict[str, Any] = {  # librdkafka fetches and refreshes OIDC tokens itself
+            "sasl.oauthbearer.method": "oidc",
+            "sasl.oauthbearer.token.endpoint.url": self.kafka_oauth_token_endpoint_url,
+            "sasl.oauthbearer.client.id": self.kafka_oauth_client_id,
+            "sasl.oauthbearer.client.secret": secret.get_secret_value() if secret else "",
+        }
+        if self.kafka_oauth_scope:
+            config["sasl.oauthbearer.scope"] = self.kafka_oauth_scope
         return config
