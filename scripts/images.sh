@@ -6,6 +6,8 @@
 #   localhost/streamml-java17:<tag>  Debian bookworm (debootstrap minbase) + OpenJDK 17 JRE
 #   localhost/streamml-kafka:<tag>   java17 + Kafka's jars (Maven) + docker/kafka/*
 #   localhost/streamml-minio:<tag>   FROM scratch + the static MinIO binary (go install)
+#   localhost/streamml-python311:<tag> Debian bookworm (debootstrap minbase) + Python 3.11
+#   localhost/streamml-app:<tag>     python311 + the worker, from the host's wheels
 #
 # Each tag is the first 12 hex digits of a SHA-256 over the image's recipe (the build
 # function below, the Containerfile and the files it copies, the Kafka POM, the MinIO
@@ -85,17 +87,27 @@ trim_rootfs() {
 }
 
 build_java17() {
-    local image="$1" rootfs="$images_dir/java17-rootfs" arch started=$SECONDS
+    build_rootfs "$1" java17 openjdk-17-jre-headless \
+        --change "ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)"
+}
+
+build_python311() {
+    build_rootfs "$1" python311 python3,python3-venv,ca-certificates
+}
+
+# A debootstrapped bookworm (minbase plus $3) imported as image $1; more --change args after.
+build_rootfs() {
+    local image="$1" name="$2" include="$3" rootfs="$images_dir/$2-rootfs" started=$SECONDS
+    shift 3
     (( EUID == 0 )) || die "debootstrap needs root to build $image"
     command -v debootstrap >/dev/null || die "debootstrap is missing (scripts/podman.sh installs it)"
-    arch="$(dpkg --print-architecture)"
     remove_rootfs "$rootfs"
     mkdir -p "$images_dir"
-    say "debootstrap bookworm + openjdk-17-jre-headless from $(debian_mirror) (about 40 s)"
-    if ! debootstrap --variant=minbase --include=openjdk-17-jre-headless \
-        bookworm "$rootfs" "$(debian_mirror)" >"$images_dir/debootstrap.log" 2>&1; then
-        tail -n 20 "$images_dir/debootstrap.log" >&2
-        die "debootstrap failed; full log: $images_dir/debootstrap.log"
+    say "debootstrap bookworm + $include from $(debian_mirror) (about 40 s)"
+    if ! debootstrap --variant=minbase --include="$include" \
+        bookworm "$rootfs" "$(debian_mirror)" >"$images_dir/debootstrap-$name.log" 2>&1; then
+        tail -n 20 "$images_dir/debootstrap-$name.log" >&2
+        die "debootstrap failed; full log: $images_dir/debootstrap-$name.log"
     fi
     say "debootstrap took $((SECONDS - started)) s"
     trim_rootfs "$rootfs"
@@ -103,11 +115,10 @@ build_java17() {
         --exclude='./sys/*' -cf - . \
         | "$cli" import \
             --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-            --change "ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-$arch" \
             --change 'ENV LANG=C.UTF-8' \
             --change 'CMD ["/bin/bash"]' \
-            - "$image" >/dev/null 2>"$images_dir/import.log" \
-        || { tail -n 20 "$images_dir/import.log" >&2; die "importing $rootfs failed"; }
+            "$@" - "$image" >/dev/null 2>"$images_dir/import-$name.log" \
+        || { tail -n 20 "$images_dir/import-$name.log" >&2; die "importing $rootfs failed"; }
     remove_rootfs "$rootfs"
 }
 
@@ -203,6 +214,19 @@ build_kafka() {
     rm -rf "$context"
 }
 
+# The worker: the host resolves and builds the wheels (the container cannot verify PyPI
+# behind this machine's TLS proxy), the image installs them offline.
+build_app() {
+    local image="$1" base="$2" context
+    context="$(make_context app)"
+    [[ -x "$python" ]] || die "no $python to build the wheels with (make setup-venv)"
+    "$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$context/wheels" \
+        "$repo" >&2
+    "$cli" build --quiet --build-arg "BASE=$base" -t "$image" -f "$context/Containerfile" \
+        "$context" >/dev/null
+    rm -rf "$context"
+}
+
 build_minio() {
     local image="$1" binary="$2" context
     context="$(make_context minio)"
@@ -232,9 +256,18 @@ main() {
     exec 9>"$images_dir/.lock"
     flock 9
 
-    local java17 kafka minio minio_bin
+    local java17 python311 app kafka minio minio_bin sources
     java17="localhost/streamml-java17:$(recipe_hash \
-        "$(declare -f build_java17 trim_rootfs)" "$(dpkg --print-architecture 2>/dev/null)")"
+        "$(declare -f build_java17 build_rootfs trim_rootfs)" \
+        "$(dpkg --print-architecture 2>/dev/null)")"
+    python311="localhost/streamml-python311:$(recipe_hash \
+        "$(declare -f build_python311 build_rootfs trim_rootfs)" \
+        "$(dpkg --print-architecture 2>/dev/null)")"
+    mapfile -t sources < <(find "$repo/src" "$repo/schemas" -type f \
+        \( -name '*.py' -o -name '*.avsc' -o -name '*.xml' -o -name '*.typed' \) | sort)
+    app="localhost/streamml-app:$(recipe_hash "$python311" "$(declare -f build_app)" \
+        "$repo/docker/app/Containerfile" "$repo/pyproject.toml" "$repo/README.md" \
+        "${sources[@]}")"
     kafka="localhost/streamml-kafka:$(recipe_hash "$java17" \
         "$repo/docker/kafka/Containerfile" "$repo/docker/kafka/entrypoint.sh" \
         "$repo/docker/kafka/log4j2.properties" "$pom")"
@@ -245,10 +278,13 @@ main() {
     ensure java17 "$java17"
     ensure kafka "$kafka" "$java17"
     ensure minio "$minio" "$minio_bin"
+    ensure python311 "$python311"
+    ensure app "$app" "$python311"
 
     local tmp="$env_file.tmp"
     printf 'STREAMML_JAVA17_IMAGE=%s\nSTREAMML_KAFKA_IMAGE=%s\nSTREAMML_MINIO_IMAGE=%s\n' \
         "$java17" "$kafka" "$minio" >"$tmp"
+    printf 'STREAMML_PYTHON311_IMAGE=%s\nSTREAMML_APP_IMAGE=%s\n' "$python311" "$app" >>"$tmp"
     mv "$tmp" "$env_file"
     cat "$env_file"
 }

@@ -20,7 +20,9 @@ log="$podman_dir/service.log"
 pid_file="$podman_dir/service.pid"
 env_file="$podman_dir/podman.env"
 wait_seconds="${STREAMML_PODMAN_WAIT_SECONDS:-30}"
-packages=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs curl)
+# dnsname: containers on a podman network (compose) find each other by name.
+packages=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs curl
+    golang-github-containernetworking-plugin-dnsname)
 
 say() { printf 'podman.sh: %s\n' "$*" >&2; }
 
