@@ -14,7 +14,7 @@ from streamml.admin import ensure_topics
 from streamml.contracts import decode_record
 from streamml.datasets.emotion6 import file_name, read_emotion6
 from streamml.produce import replay
-from streamml.records import DriftAlert, Prediction
+from streamml.records import DriftAlert, Prediction, TextEvent
 from streamml.settings import Settings
 from tests.integration.worker_process import read_topics, start_worker, wait_until_ready
 
@@ -24,16 +24,21 @@ CHANGE = 3500
 SWAP = {"joy": "sadness", "sadness": "joy"}
 
 
+def swapped_texts(settings: Settings, limit: int) -> list[TextEvent]:
+    """emotion6 train's first ``limit`` texts, joy and sadness swapped from :data:`CHANGE`."""
+    texts = read_emotion6(settings.data_dir / file_name("train"), "train", limit=limit)
+    return [
+        dataclasses.replace(t, label=SWAP.get(t.label or "", t.label)) if i >= CHANGE else t
+        for i, t in enumerate(texts)
+    ]
+
+
 def test_a_label_swap_in_a_replay_raises_exactly_one_alert(
     settings_factory: Callable[..., Settings], tmp_path: Path
 ) -> None:
     settings = settings_factory(state_dir=tmp_path / "state")
     ensure_topics(settings)
-    texts = list(read_emotion6(settings.data_dir / file_name("train"), "train", limit=5000))
-    changed = [
-        dataclasses.replace(t, label=SWAP.get(t.label or "", t.label)) if i >= CHANGE else t
-        for i, t in enumerate(texts)
-    ]
+    changed = swapped_texts(settings, 5000)
     log_path = tmp_path / "worker.log"
     worker = start_worker(settings, log_path)
     wait_until_ready(log_path, worker)
@@ -60,11 +65,7 @@ def test_with_the_reaction_on_a_challenger_is_promoted_and_served(
 ) -> None:
     settings = settings_factory(state_dir=tmp_path / "state")
     ensure_topics(settings)
-    texts = list(read_emotion6(settings.data_dir / file_name("train"), "train", limit=7500))
-    changed = [
-        dataclasses.replace(t, label=SWAP.get(t.label or "", t.label)) if i >= CHANGE else t
-        for i, t in enumerate(texts)
-    ]
+    changed = swapped_texts(settings, 7500)
     log_path = tmp_path / "worker.log"
     reaction = {"STREAMML_DRIFT_CHALLENGER": "true", "STREAMML_CHALLENGER_WINDOW": "300"}
     worker = start_worker(settings, log_path, **reaction)

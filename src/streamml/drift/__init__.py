@@ -13,7 +13,6 @@ from streamml.drift.detectors import (
     Check,
     MeanIncreaseDetector,
     QuantileDetector,
-    ShareIncreaseDetector,
 )
 from streamml.drift.episodes import EpisodeTracker, severity
 from streamml.drift.monitor import (
@@ -23,6 +22,7 @@ from streamml.drift.monitor import (
     MonitorConfig,
     WindowSpec,
 )
+from streamml.drift.share import ShareIncreaseDetector
 from streamml.drift.text import TextStatistics
 
 __all__ = [

@@ -17,9 +17,9 @@ from streamml.drift.detectors import (
     DetectorProtocol,
     MeanIncreaseDetector,
     QuantileDetector,
-    ShareIncreaseDetector,
 )
 from streamml.drift.episodes import Clock, EpisodeTracker, Position
+from streamml.drift.share import ShareIncreaseDetector
 from streamml.drift.text import TextStatistics
 from streamml.records import DriftAlert
 
