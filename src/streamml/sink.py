@@ -126,6 +126,9 @@ class LakeSink:
         # Per partition, the offset after the last record taken into a batch: where a
         # partition is rewound to when records fetched before a pause are set aside.
         self.positions: dict[tuple[str, int], int] = {}
+        # Partitions rewound by _wait: False until the records delivered again start
+        # coming (records still in hand come first), True until they have caught up.
+        self.rewound: dict[tuple[str, int], bool] = {}
         self.written_records = 0
         self.written_objects = 0
         self.undecodable = 0
@@ -221,6 +224,7 @@ class LakeSink:
         for tp in partitions:
             self.batches.pop((tp.topic, tp.partition), None)
             self.positions.pop((tp.topic, tp.partition), None)
+            self.rewound.pop((tp.topic, tp.partition), None)
             self.owned.discard((tp.topic, tp.partition))
 
     def _add(self, message: Message, stop: threading.Event) -> None:
@@ -234,11 +238,16 @@ class LakeSink:
         assert topic is not None and partition is not None and offset is not None
         ms = message_ms(message)
         here = (topic, partition)
+        replaying = self.rewound.get(here)
         if offset < self.positions.get(here, -1):
-            # Delivered again (after a rewind in _wait, or by the consumer itself): it is
-            # in the open batch or in one already written. Positions are dropped with
-            # their batches on revocation, so nothing below a position is ever lost.
-            return
+            if replaying is not None:
+                self.rewound[here] = True
+                return  # delivered again after our rewind (see _wait): already taken
+            # Rewound by the consumer itself (a rebalance race): the open batch starts
+            # over from here, where the last committed batch ended.
+            self.batches.pop(here, None)
+        elif replaying:
+            del self.rewound[here]  # the records delivered again have caught up
         batch = self.batches.get(here)
         if batch is not None and ms // 3_600_000 != batch.hour:
             self._flush(batch, stop)
@@ -336,6 +345,7 @@ class LakeSink:
                     )
             for (topic, partition), offset in rewind.items():
                 self.consumer.seek(TopicPartition(topic, partition, offset))
+                self.rewound[(topic, partition)] = False
 
 
 class SinkThread(threading.Thread):
