@@ -76,7 +76,11 @@ def main() -> None:
     parser.add_argument("--format", choices=["parquet", "avro"], default="parquet")
     args = parser.parse_args()
     unique = uuid.uuid4().hex[:8]
-    base = Settings(topic_prefix=f"bench-sink-{unique}-", sink_topics=("transactions",))
+    base = Settings(
+        topic_prefix=f"bench-sink-{unique}-",
+        sink_topics=("transactions",),
+        topic_config={"retention.ms": "-1"},  # the records carry 2024 timestamps
+    )
     ensure_topics(base)
     produce(base, args.records)
     results = []

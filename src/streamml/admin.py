@@ -18,11 +18,14 @@ SNAPSHOT_TOPIC_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(1
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
-    """Every topic streamml reads or writes; model snapshots are compacted."""
+    """Every topic streamml reads or writes, with ``settings.topic_config``; model
+    snapshots are compacted."""
     topics = settings.topics
     specs = []
     for name in topics.all():
-        config = SNAPSHOT_TOPIC_CONFIG if name == topics.model_snapshots else {}
+        config = dict(settings.topic_config)
+        if name == topics.model_snapshots:
+            config |= SNAPSHOT_TOPIC_CONFIG
         # One trainer per task by design: a single partition gives it to one group member.
         partitions = 1 if name in topics.training() else settings.topic_partitions
         specs.append(

@@ -178,6 +178,9 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     topic_partitions: int = Field(default=3, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
+    # Broker configs for the topics streamml creates, e.g. {"min.insync.replicas": "2"}, or
+    # {"retention.ms": "-1"} to replay history: Kafka deletes by record timestamp.
+    topic_config: dict[str, str] = Field(default_factory=dict)
 
     # Worker.
     app_id: str = "streamml"

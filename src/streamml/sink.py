@@ -11,8 +11,11 @@ written, so a crash replays from the first offset of the unwritten batch and rew
 same object name: each record is in the store exactly once.
 
 When the store fails, the sink pauses its partitions and retries with backoff (still
-polling, so it stays in its consumer group), then resumes: memory stays bounded by the
-open batches and librdkafka's fetch queue, and nothing is dropped.
+polling, so it stays in its consumer group), then resumes. Records librdkafka had fetched
+before the pause still arrive while it waits: they queue in the sink's inbox, in order,
+behind the records already in hand, and are taken after the write. Memory stays bounded by
+the open batches and one fetch queue; nothing is dropped and nothing is sought, so no
+record arrives twice.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,9 +49,6 @@ from streamml.store import ObjectStore, StoreError
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
-STALL_SECONDS = 30.0
-"""Without a record for this long while records wait, the sink joins its group again."""
-MAX_REJOIN_SECONDS = 3600.0
 FETCH_QUEUE_KBYTES = 32 * 1024
 """librdkafka's prefetch bound per consumer: with the open batches, the sink's memory."""
 
@@ -78,6 +79,7 @@ class Batch:
     first_offset: int
     first_ms: int
     rows: list[dict[str, Any]] = field(default_factory=list)
+    assignment: int = 0  # which assignment of the partition it was read under
     last_offset: int = -1
     size: int = 0
     undecodable: int = 0
@@ -123,12 +125,16 @@ class LakeSink:
         self.topics = settings.sink_topic_names()
         self.batches: dict[tuple[str, int], Batch] = {}
         self.owned: set[tuple[str, int]] = set()
-        # Per partition, the offset after the last record taken into a batch: where a
-        # partition is rewound to when records fetched before a pause are set aside.
+        # Per owned partition, the assignment it came with (a count of assignments): a
+        # batch read under an earlier one is no longer this sink's to commit.
+        self.assignments: dict[tuple[str, int], int] = {}
+        self.assignment_count = 0
+        # Per partition, the offset after the last record taken into a batch. Nothing is
+        # expected below it (the sink never seeks); a record there is in a batch already.
         self.positions: dict[tuple[str, int], int] = {}
-        # Partitions rewound by _wait: False until the records delivered again start
-        # coming (records still in hand come first), True until they have caught up.
-        self.rewound: dict[tuple[str, int], bool] = {}
+        # Records consumed and not yet taken, each with the assignment count it came under.
+        self.inbox: deque[tuple[Message, int]] = deque()
+        self.redelivered = 0
         self.written_records = 0
         self.written_objects = 0
         self.undecodable = 0
@@ -149,22 +155,14 @@ class LakeSink:
         return self.settings.sink_formats.get(name, self.settings.sink_format)
 
     def run(self, stop: threading.Event) -> None:
-        self._subscribe()
+        self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
         logger.info("lake sink: %s -> %s", ", ".join(self.topics), self.store.url)
-        last_report = last_message = self.clock()
-        rejoin_after = STALL_SECONDS
+        last_report = self.clock()
         try:
             while not stop.is_set():
-                messages = self.consumer.consume(1000, timeout=0.5)
-                for message in messages:
-                    self._add(message, stop)
-                if messages:
-                    last_message, rejoin_after = self.clock(), STALL_SECONDS
-                elif self.clock() - last_message >= rejoin_after:
-                    last_message = self.clock()
-                    if self._stuck():
-                        rejoin_after = min(rejoin_after * 2, MAX_REJOIN_SECONDS)
-                        self._rejoin()
+                self._receive(self.consumer.consume(1000, timeout=0.5))
+                while self.inbox:  # grows while a write waits for the store (see _wait)
+                    self._add(*self.inbox.popleft(), stop)
                 self._flush_idle(stop)
                 if self.clock() - last_report >= 10:
                     last_report = self.clock()
@@ -175,48 +173,28 @@ class LakeSink:
             self._report()
             self.consumer.close()
 
-    def _subscribe(self) -> None:
-        self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
-
-    def _stuck(self) -> bool:
-        """Whether the sink has nothing to read although its partitions hold records it has
-        not read, or it has had no partition at all since it started."""
-        assignment = self.consumer.assignment()
-        if not assignment:
-            return not self.owned
-        for tp in self.consumer.position(assignment):
-            low, high = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-            if high > max(tp.offset, low):
-                return True
-        return False
-
-    def _rejoin(self) -> None:
-        # Seen twice (CI, a benchmark): a fresh sink that never consumed a record. Joining
-        # the group again costs a rebalance; open batches start over from the committed
-        # offsets, so no record is lost or landed twice.
-        logger.warning(
-            "lake sink: nothing consumed for a while though records wait (assigned: %s); "
-            "joining the group again",
-            sorted(self.owned) or "nothing",
-        )
-        self.consumer.unsubscribe()
-        self._revoked(self.consumer, [TopicPartition(t, p) for t, p in self.owned])
-        self._subscribe()
+    def _receive(self, messages: list[Message]) -> None:
+        fetched_under = self.assignment_count
+        self.inbox.extend((message, fetched_under) for message in messages)
 
     def _report(self) -> None:
         logger.info(
             "lake sink: %d records in %d objects; %d open batches; %d partitions; "
-            "%d undecodable; %d store failures",
+            "%d undecodable; %d store failures; %d delivered twice",
             self.written_records,
             self.written_objects,
             len(self.batches),
             len(self.owned),
             self.undecodable,
             self.store_failures,
+            self.redelivered,
         )
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.owned.update((tp.topic, tp.partition) for tp in partitions)
+        self.assignment_count += 1
+        for tp in partitions:
+            self.owned.add((tp.topic, tp.partition))
+            self.assignments[(tp.topic, tp.partition)] = self.assignment_count
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Uncommitted records of a lost partition are read again by its next owner, which
@@ -224,10 +202,16 @@ class LakeSink:
         for tp in partitions:
             self.batches.pop((tp.topic, tp.partition), None)
             self.positions.pop((tp.topic, tp.partition), None)
-            self.rewound.pop((tp.topic, tp.partition), None)
             self.owned.discard((tp.topic, tp.partition))
+            self.assignments.pop((tp.topic, tp.partition), None)
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        self.inbox = deque(
+            (m, under) for m, under in self.inbox if (m.topic(), m.partition()) not in lost
+        )
 
-    def _add(self, message: Message, stop: threading.Event) -> None:
+    def _add(self, message: Message, fetched_under: int, stop: threading.Event) -> None:
+        """Take ``message``, fetched when ``fetched_under`` assignments had been made, into
+        its partition's batch."""
         error = message.error()
         if error is not None:
             if error.fatal():
@@ -238,22 +222,26 @@ class LakeSink:
         assert topic is not None and partition is not None and offset is not None
         ms = message_ms(message)
         here = (topic, partition)
-        replaying = self.rewound.get(here)
+        if not self._current(here, fetched_under):
+            return
         if offset < self.positions.get(here, -1):
-            if replaying is not None:
-                self.rewound[here] = True
-                return  # delivered again after our rewind (see _wait): already taken
-            # Rewound by the consumer itself (a rebalance race): the open batch starts
-            # over from here, where the last committed batch ended.
-            self.batches.pop(here, None)
-        elif replaying:
-            del self.rewound[here]  # the records delivered again have caught up
+            self.redelivered += 1
+            return  # already in a batch, written or open
         batch = self.batches.get(here)
         if batch is not None and ms // 3_600_000 != batch.hour:
             self._flush(batch, stop)
             batch = None
+            if not self._current(here, fetched_under):
+                return  # the flush waited for the store through a rebalance
         if batch is None:
-            batch = Batch(topic, partition, offset, ms, touched=self.clock())
+            batch = Batch(
+                topic,
+                partition,
+                offset,
+                ms,
+                assignment=self.assignments[here],
+                touched=self.clock(),
+            )
             self.batches[(topic, partition)] = batch
         value = message.value() or b""
         batch.last_offset = offset
@@ -270,6 +258,12 @@ class LakeSink:
             logger.warning("lake sink: %s[%d]@%d not landed: %s", topic, partition, offset, problem)
         if batch.full(self.limits, ms):
             self._flush(batch, stop)
+
+    def _current(self, here: tuple[str, int], fetched_under: int) -> bool:
+        """Whether a record of ``here`` fetched then is still this sink's to take: not if
+        its partition was revoked since (a store outage waits through rebalances), even if
+        assigned again (its records then come again from the committed offset)."""
+        return self.assignments.get(here, fetched_under + 1) <= fetched_under
 
     def _flush_idle(self, stop: threading.Event) -> None:
         now = self.clock()
@@ -311,15 +305,17 @@ class LakeSink:
                     if stop.is_set():
                         logger.error("lake sink: stopping with %s unwritten: %s", key, error)
                         return False
-                    if not paused:
-                        paused = self.consumer.assignment()
-                        self.consumer.pause(paused)
+                    # Every iteration: a rebalance meanwhile brings partitions not paused.
+                    paused = self.consumer.assignment()
+                    self.consumer.pause(paused)
                     logger.warning(
                         "lake sink: %s; consumption paused, retrying in %.1f s", error, backoff
                     )
                     self._wait(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                    if (batch.topic, batch.partition) not in self.owned:
+                    if self.assignments.get((batch.topic, batch.partition)) != batch.assignment:
+                        # Revoked meanwhile (even if assigned again): its records are read
+                        # again from the committed offset, and land under the same name.
                         logger.warning("lake sink: %s no longer ours; its owner writes it", key)
                         return False
         finally:
@@ -328,24 +324,11 @@ class LakeSink:
                 logger.info("lake sink: the store is back; consumption resumed")
 
     def _wait(self, seconds: float) -> None:
-        """Sleep while serving the consumer (heartbeats, rebalances); paused, it fetches
-        nothing. Records fetched before the pause are set aside and their partition rewound
-        to the first record not yet taken, so that they come again after resuming."""
+        """Sleep while serving the consumer (heartbeats, rebalances). Paused, it fetches
+        nothing new; what it had fetched before still arrives, and joins the inbox."""
         deadline = self.clock() + seconds
         while self.clock() < deadline:
-            rewind: dict[tuple[str, int], int] = {}
-            for message in self.consumer.consume(100, timeout=min(0.5, seconds)):
-                topic, partition, offset = message.topic(), message.partition(), message.offset()
-                if message.error() is None and topic and partition is not None:
-                    assert offset is not None
-                    # Never past the position: a later call may see records of the same
-                    # fetch, and rewinding to those would skip the ones set aside here.
-                    rewind[(topic, partition)] = self.positions.setdefault(
-                        (topic, partition), offset
-                    )
-            for (topic, partition), offset in rewind.items():
-                self.consumer.seek(TopicPartition(topic, partition, offset))
-                self.rewound[(topic, partition)] = False
+            self._receive(self.consumer.consume(100, timeout=min(0.5, seconds)))
 
 
 class SinkThread(threading.Thread):
