@@ -89,7 +89,7 @@ class Bench:
     ) -> None:
         """``streamml produce``: records stamped with their send time, no labels."""
         command = [sys.executable, "-m", "streamml", "produce", "--source", source]
-        command += ["--limit", str(limit), "--no-progress", "--label-delay-days", "3650"]
+        command += ["--limit", str(limit), "--no-progress", "--no-labels"]
         if source == "emotion6":
             command += ["--split", "all"]
         if rate is not None:
@@ -192,8 +192,8 @@ def pipeline_command(kind: str, task: str, events: int) -> list[str] | None:
         return [sys.executable, "-m", "streamml", "worker"]
     if kind == "bare":
         return [sys.executable, str(ROOT / "benchmarks" / "bare_loop.py"), "--task", task]
-    if kind == "quix" and task == "fraud" and PEER_PYTHON.exists():
-        script = ROOT / "benchmarks" / "peer" / "quix_fraud.py"
+    script = ROOT / "benchmarks" / "peer" / "quix_fraud.py"
+    if kind == "quix" and task == "fraud" and PEER_PYTHON.exists() and script.exists():
         return [str(PEER_PYTHON), str(script), "--events", str(events)]
     return None
 

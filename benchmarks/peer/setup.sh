@@ -29,6 +29,6 @@ echo "installing $here/requirements.txt and streamml (editable) from $repo"
 # One resolution: streamml's own ranges must accept Quix's pins (confluent-kafka <2.13).
 "$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt" -e "$repo"
 echo "checking the imports"
-"$venv/bin/python" -c 'import quixstreams, confluent_kafka, streamml.fraud_flow; print("quixstreams", quixstreams.__version__, "confluent-kafka", confluent_kafka.version()[0])'
+"$venv/bin/python" -c 'import quixstreams, confluent_kafka, streamml.fraud_flow; print("quixstreams", quixstreams.__version__, "confluent-kafka", confluent_kafka.version(), "librdkafka", confluent_kafka.libversion()[0])'
 echo "$want" > "$stamp"
 echo "peer venv ready: $venv"

@@ -13,6 +13,7 @@ from streamml.datasets import SOURCE_NAMES, SourceOptions, get_source
 from streamml.datasets._common import as_utc
 from streamml.datasets.registry import GENERATOR_NAMES
 from streamml.produce import ReplaySummary, replay
+from streamml.records import Label
 from streamml.settings import Settings, Topics, WireFormat
 from streamml.tail import tail as tail_topic
 
@@ -114,6 +115,7 @@ def _settings(ctx: click.Context) -> Settings:
     help="Wire format.  [default: STREAMML_OUTPUT_FORMAT, avro]",
 )
 @click.option("--label-delay-days", type=click.FloatRange(min=0), default=7.0, show_default=True)
+@click.option("--no-labels", is_flag=True, help="Events only: no ground truth is sent.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Generator seed.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--create-topics/--no-create-topics", default=True, show_default=True)
@@ -131,6 +133,7 @@ def produce(
     rate: float | None,
     fmt: WireFormat | None,
     label_delay_days: float,
+    no_labels: bool,
     seed: int,
     no_progress: bool,
     create_topics: bool,
@@ -157,13 +160,16 @@ def produce(
     data = get_source(name, settings, options)
     if create_topics:
         ensure_topics(settings)
+    records = data.records()
+    if no_labels:
+        records = (r for r in records if not isinstance(r, Label))
     summary = replay(
         settings,
-        data.records(),
+        records,
         rate=rate,
         progress=not no_progress,
         fmt=fmt or settings.output_format,
-        total=data.total(),
+        total=None if no_labels else data.total(),
     )
     _report(summary)
 
