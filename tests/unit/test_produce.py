@@ -260,3 +260,23 @@ def test_produce_command_exit_codes_say_what_went_wrong(
 
     assert result.exit_code == code
     assert says in result.output
+
+
+def test_produce_no_labels_sends_the_events_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    sent: dict[bool, list[ReplayRecord]] = {}
+
+    def fake_replay(settings: Settings, records: Iterator[ReplayRecord], **kw: Any) -> Any:
+        sent[bool(kw["total"] is None)] = list(records)
+        return ReplaySummary(sent=1, failed=0, seconds=1.0, rate=1.0)
+
+    monkeypatch.setattr(replay_cli, "replay", fake_replay)
+    args = ["--generator", "synthetic", "--limit", "300", "--no-progress", "--no-create-topics"]
+    for extra in ([], ["--no-labels"]):
+        result = CliRunner().invoke(replay_cli.produce, args + extra, obj=Settings())
+        assert result.exit_code == 0, result.output
+    with_labels, events_only = sent[False], sent[True]
+    assert any(isinstance(r, Label) for r in with_labels)
+    assert not any(isinstance(r, Label) for r in events_only)
+    assert events_only == [r for r in with_labels if not isinstance(r, Label)]
