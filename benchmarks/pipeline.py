@@ -396,24 +396,24 @@ def measure_memory(customers: int, terminals: int) -> None:
         return 0
 
     start = datetime(2018, 4, 1, tzinfo=UTC)
+
+    def table(n: int, prefix: str, new: Any, update: Any) -> dict[str, bytes]:
+        """``n`` states, each after 3 payments, serialized under their ids."""
+        held: dict[str, bytes] = {}
+        for i in range(n):
+            state = new()
+            for k in range(3):
+                when = start + timedelta(hours=k)
+                who = f"{prefix}{i}"
+                customer, terminal = (who, "t") if prefix == "c" else ("c", who)
+                update(state, Transaction(f"e{i}-{k}", when, customer, terminal, 10.0 + k, "web"))
+            held[f"{prefix}{i}"] = state.to_bytes()
+        return held
+
     base = rss()
-    terminal_table: dict[str, bytes] = {}
-    for t in range(terminals):
-        terminal = TerminalState()
-        for k in range(3):
-            when = start + timedelta(hours=k)
-            terminal_features(terminal, Transaction(f"e{t}-{k}", when, "c", f"t{t}", 10.0, "web"))
-        terminal_table[f"t{t}"] = terminal.to_bytes()
+    terminal_table = table(terminals, "t", TerminalState, terminal_features)
     after_terminals = rss()
-    customer_table: dict[str, bytes] = {}
-    for c in range(customers):
-        customer = CustomerState()
-        for k in range(3):
-            when = start + timedelta(hours=k)
-            customer_features(
-                customer, Transaction(f"e{c}-{k}", when, f"c{c}", "t", 10.0 + k, "web")
-            )
-        customer_table[f"c{c}"] = customer.to_bytes()
+    customer_table = table(customers, "c", CustomerState, customer_features)
     after = rss()
     figures = {
         "customers": customers,
@@ -421,6 +421,7 @@ def measure_memory(customers: int, terminals: int) -> None:
         "bytes_per_customer": round((after - after_terminals) / customers),
         "bytes_per_terminal": round((after_terminals - base) / terminals),
         "state_bytes_per_customer": round(sum(map(len, customer_table.values())) / customers),
+        "state_bytes_per_terminal": round(sum(map(len, terminal_table.values())) / terminals),
         "rss_mib": round(after / 2**20),
     }
     print(json.dumps(figures))
