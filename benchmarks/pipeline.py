@@ -112,17 +112,21 @@ class Process:
         self.path = path
         with path.open("wb") as out:
             self.popen = subprocess.Popen(command, env=env, stdout=out, stderr=out)
+        self.peak = 0.0
 
     def peak_rss_mib(self) -> float:
+        """The highest VmHWM read so far: a process that ends by itself (the peer) keeps
+        the reading :meth:`check` took while it ran."""
         try:
             for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+                    self.peak = max(self.peak, int(line.split()[1]) / 1024)
         except FileNotFoundError:
             pass
-        return float("nan")
+        return self.peak
 
     def check(self) -> None:
+        self.peak_rss_mib()
         if self.popen.poll() not in (None, 0):
             tail = self.path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{self.path.name} exited with {self.popen.returncode}:\n{tail}")
