@@ -295,12 +295,11 @@ def latency(bench: Bench, rate: float, seconds: float) -> dict[str, Any]:
     )
     try:
         ready = time.monotonic() + 90
-        while "Worker]: Ready" not in process.path.read_text(errors="replace"):
+        while "engine ready" not in process.path.read_text(errors="replace"):
             process.check()
             if time.monotonic() > ready:
                 raise TimeoutError("the latency scorer did not start")
             time.sleep(0.5)
-        time.sleep(3)  # partitions assigned
         bench.preload(settings, "fraud", n, rate=rate)
         topics = settings.topics
         outputs = collect(settings, topics.fraud_predictions, n, timeout=300, alive=process.check)

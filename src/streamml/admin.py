@@ -8,7 +8,7 @@ import time
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from streamml.errors import ServiceError
+from streamml.errors import ConfigurationError, ServiceError
 from streamml.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,47 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
 
     Existing topics are left as they are (their partition count is the operator's).
     """
+    return _create(settings, topic_specs(settings), timeout)
+
+
+def ensure_changelogs(
+    settings: Settings, sources: dict[str, str], timeout: float = 30.0
+) -> list[str]:
+    """Create each missing changelog (compacted) with as many partitions as its source
+    topic; an existing changelog with another count is a :class:`ConfigurationError`:
+    its state would not line up with the source's partitions."""
     admin = AdminClient(settings.kafka_client_config())
-    futures = admin.create_topics(topic_specs(settings), operation_timeout=timeout)
+    metadata = admin.list_topics(timeout=timeout).topics
+    specs = []
+    for changelog, source in sources.items():
+        if source not in metadata:
+            raise ServiceError(
+                f"topic {source!r} does not exist on {settings.kafka_bootstrap_servers}"
+            )
+        partitions = len(metadata[source].partitions)
+        if changelog in metadata:
+            found = len(metadata[changelog].partitions)
+            if found != partitions:
+                raise ConfigurationError(
+                    f"changelog {changelog!r} has {found} partitions but {source!r} has "
+                    f"{partitions}: delete the changelog (its state is rebuilt) or match them"
+                )
+            continue
+        config = dict(settings.topic_config) | {"cleanup.policy": "compact"}
+        specs.append(
+            NewTopic(
+                changelog,
+                num_partitions=partitions,
+                replication_factor=settings.topic_replication_factor,
+                config=config,
+            )
+        )
+    return _create(settings, specs, timeout) if specs else []
+
+
+def _create(settings: Settings, specs: list[NewTopic], timeout: float) -> list[str]:
+    admin = AdminClient(settings.kafka_client_config())
+    futures = admin.create_topics(specs, operation_timeout=timeout)
     created = []
     for name, future in futures.items():
         try:

@@ -17,6 +17,11 @@ class ServiceError(StreamMLError):
     """A local service (Kafka, MinIO, container engine) could not be started or reached."""
 
 
+class StateError(StreamMLError):
+    """The engine's state or delivery broke a guarantee (a partition not restored, an
+    output the broker refused): the worker stops rather than go on without it."""
+
+
 class RecordError(StreamMLError):
     """A record cannot be used. ``kind`` is a short machine-readable reason."""
 

@@ -48,6 +48,9 @@ PRODUCER_TUNING: dict[str, str | int | bool] = {
     "compression.type": "lz4",
     "enable.idempotence": True,
     "queue.buffering.max.messages": 500_000,
+    # The Java clients' partitioner, as the worker's: records keyed alike (a terminal's
+    # labels and its scored transactions) meet in the same partition number.
+    "partitioner": "murmur2_random",
 }
 
 

@@ -97,6 +97,10 @@ class Topics:
             self.drift_alerts,
         ]
 
+    def scored(self) -> list[str]:
+        """The scorers' inputs: the public ones and the fraud stages' own."""
+        return [*self.inputs(), self.fraud_enriched, self.fraud_customer_frauds]
+
     def training(self) -> list[str]:
         """The trainer's inputs: one partition each, so one trainer sees every example."""
         return [self.fraud_training, self.emotion_training]
@@ -281,9 +285,9 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def worker_group(self) -> str:
-        """The Faust app id and consumer group of this role (a lone trainer has its own)."""
-        return f"{self.app_id}-trainer" if self.role == "trainer" else self.app_id
+    def trainer_group(self) -> str:
+        """The trainer's Faust app id and consumer group (scorers' group is ``app_id``)."""
+        return f"{self.app_id}-trainer"
 
     def s3_options(self) -> S3Options:
         from streamml.store import S3Options

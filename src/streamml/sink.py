@@ -21,8 +21,6 @@ record arrives twice.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
 from collections import deque
@@ -329,24 +327,3 @@ class LakeSink:
         deadline = self.clock() + seconds
         while self.clock() < deadline:
             self._receive(self.consumer.consume(100, timeout=min(0.5, seconds)))
-
-
-class SinkThread(threading.Thread):
-    """The sink beside the worker in one process. If it fails, it stops the process
-    (SIGTERM) rather than let the worker run on with the lake silently behind."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(name="lake-sink", daemon=True)
-        self.sink = LakeSink(settings, settings.lake())
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        try:
-            self.sink.run(self.stopping)
-        except Exception:
-            logger.critical("lake sink failed; stopping the worker", exc_info=True)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self.stopping.set()
-        self.join(timeout)

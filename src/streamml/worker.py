@@ -1,4 +1,9 @@
-"""``streamml worker``: run the Faust worker until SIGINT/SIGTERM."""
+"""``streamml worker``: run this process's role until SIGINT/SIGTERM.
+
+``scorer``: the engine (:mod:`streamml.scorer`) in the foreground; ``trainer``: the Faust
+worker; ``all``: the Faust trainer with the scorer in a thread beside it; ``sink``: the
+lake sink alone (beside any other role when a lake is set).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ import faust
 
 from streamml.admin import ensure_topics
 from streamml.app import build_app
+from streamml.scorer import Scorer
 from streamml.settings import Settings
-from streamml.sink import LakeSink, SinkThread
+from streamml.sink import LakeSink
+from streamml.threads import VitalThread
 
 logger = logging.getLogger(__name__)
 
@@ -27,16 +34,38 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     if settings.role == "sink":
         run_sink(settings)
         return
-    sink = SinkThread(settings) if settings.lake_url and settings.sink_enabled else None
+    sink = None
+    if settings.lake_url and settings.sink_enabled:
+        sink = VitalThread("lake-sink", LakeSink(settings, settings.lake()).run)
     if sink is not None:
         sink.start()
     try:
-        app = build_app(settings)
-        worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
-        worker.execute_from_commandline()
+        if settings.role == "scorer":
+            run_scorer(settings)
+        else:
+            run_trainer(settings, loglevel)
     finally:
         if sink is not None:
             sink.stop()
+
+
+def run_trainer(settings: Settings, loglevel: str) -> None:
+    """The Faust trainer in the foreground; with role ``all``, the scorer beside it."""
+    scorer = VitalThread("scorer", Scorer(settings).run) if settings.role == "all" else None
+    if scorer is not None:
+        scorer.start()
+    try:
+        worker = faust.Worker(build_app(settings), loglevel=loglevel, redirect_stdouts=False)
+        worker.execute_from_commandline()
+    finally:
+        if scorer is not None:
+            scorer.stop()
+
+
+def run_scorer(settings: Settings) -> None:
+    """Only the scorer, in the foreground, until SIGINT/SIGTERM."""
+    _log_to_stderr()
+    Scorer(settings).run(_stop_on_signals())
 
 
 def observe(settings: Settings) -> None:
@@ -58,8 +87,10 @@ def observe(settings: Settings) -> None:
         )
         metrics.serve(settings.metrics_host, 0, health)
     groups: dict[str, list[str]] = {}
-    if settings.role != "sink":
-        groups[settings.worker_group] = settings.topics.all()
+    if settings.role in ("scorer", "all"):
+        groups[settings.app_id] = settings.topics.scored()
+    if settings.role in ("trainer", "all"):
+        groups[settings.trainer_group] = settings.topics.training()
     if settings.role == "sink" or (settings.lake_url and settings.sink_enabled):
         groups[f"{settings.app_id}-sink"] = settings.sink_topic_names()
     config = settings.kafka_client_config()
@@ -68,10 +99,18 @@ def observe(settings: Settings) -> None:
 
 def run_sink(settings: Settings) -> None:
     """Only the lake sink, in the foreground, until SIGINT/SIGTERM."""
+    _log_to_stderr()
+    LakeSink(settings, settings.lake()).run(_stop_on_signals())
+
+
+def _log_to_stderr() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def _stop_on_signals() -> threading.Event:
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    LakeSink(settings, settings.lake()).run(stopping)
+    return stopping

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 import signal
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from streamml.admin import ensure_topics
 from streamml.contracts import decode_record
-from streamml.datasets import SourceOptions, get_source
+from streamml.datasets import ReplayRecord, SourceOptions, get_source
 from streamml.features.fraud import HANDBOOK_FEATURES
 from streamml.internal import Example
 from streamml.produce import replay
@@ -31,7 +32,9 @@ pytestmark = pytest.mark.integration
 FROM, TO = "2018-04-01", "2018-04-14"
 
 
-def offline_features(settings: Settings, out: Path) -> dict[str, dict[str, float]]:
+def offline_features(
+    settings: Settings, out: Path, to: str = TO, label_delay_days: float = 7.0
+) -> dict[str, dict[str, float]]:
     data = settings.data_dir / "fraud_handbook_sim_raw_2018-04-01_2018-09-30.csv.gz"
     subprocess.run(
         [
@@ -45,9 +48,11 @@ def offline_features(settings: Settings, out: Path) -> dict[str, dict[str, float
             "--from",
             FROM,
             "--to",
-            TO,
+            to,
             "--out",
             str(out),
+            "--label-delay-days",
+            str(label_delay_days),
         ],
         check=True,
         capture_output=True,
@@ -106,3 +111,51 @@ def test_two_weeks_of_transactions_through_the_worker(
         used = {name: examples[event_id].x[name] for name in HANDBOOK_FEATURES}
         assert used == pytest.approx(expected[event_id], rel=1e-9, abs=1e-9), event_id
     assert any(examples[e].x["TERMINAL_ID_RISK_7DAY_WINDOW"] > 0 for e in sample)
+
+
+def test_a_restarted_scorer_takes_its_feature_state_from_the_changelogs(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """The per-card and per-terminal state of a stopped scorer comes back in the next
+    process: features after the restart equal those of one uninterrupted offline pass."""
+    settings = settings_factory(state_dir=tmp_path / "state")
+    ensure_topics(settings)
+    options = SourceOptions(end=datetime(2018, 4, 5, tzinfo=UTC), label_delay=timedelta(days=1))
+    records = list(get_source("fraud", settings, options).records())
+    transactions = [r for r in records if isinstance(r, Transaction)]
+    half = len(records) // 2
+    first_half = sum(isinstance(r, Transaction) for r in records[:half])
+    topics = settings.topics
+
+    def run(name: str, part: list[ReplayRecord], predicted: int) -> dict[str, list[bytes]]:
+        log_path = tmp_path / f"{name}.log"
+        worker = start_worker(settings, log_path, STREAMML_ROLE="scorer")
+        try:
+            wait_until_ready(log_path, worker, role="scorer")
+            assert replay(settings, part, rate=8000, progress=False).failed == 0
+            return read_topics(
+                settings,
+                [topics.fraud_predictions, topics.fraud_training],
+                lambda c: c[topics.fraud_predictions] >= predicted,
+                timeout=300,
+            )
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(60) == 0, log_path.read_text(errors="replace")[-3000:]
+
+    run("first", records[:half], first_half)
+    seen = run("second", records[half:], len(transactions))
+    restored = (tmp_path / "second.log").read_text(errors="replace")
+    assert re.search(r"restored \d+ table partitions from [1-9]\d* changelog records", restored)
+
+    predictions = [decode_record(Prediction, v) for v in seen[topics.fraud_predictions]]
+    counts = Counter(p.event_id for p in predictions)
+    assert set(counts) == {t.event_id for t in transactions}
+    assert max(counts.values()) == 1, "a stopped scorer did not commit what it had scored"
+    examples = {e.event_id: e for e in map(Example.from_bytes, seen[topics.fraud_training])}
+    after = {t.event_id for t in transactions[first_half:]} & set(examples)
+    assert len(after) > 1000, "too few examples after the restart to compare"
+    expected = offline_features(settings, tmp_path / "features.csv", "2018-04-04", 1.0)
+    for event_id in sorted(after):
+        used = {name: examples[event_id].x[name] for name in HANDBOOK_FEATURES}
+        assert used == pytest.approx(expected[event_id], rel=1e-9, abs=1e-9), event_id

@@ -36,9 +36,17 @@ def start_worker(settings: Settings, log_path: Path, **env: str) -> subprocess.P
         )
 
 
-def wait_until_ready(log_path: Path, worker: subprocess.Popen[bytes], timeout: float = 90) -> None:
+READY = {"scorer": ("engine ready",), "trainer": ("Worker]: Ready",)}
+READY["all"] = READY["scorer"] + READY["trainer"]
+
+
+def wait_until_ready(
+    log_path: Path, worker: subprocess.Popen[bytes], timeout: float = 90, role: str = "all"
+) -> None:
+    """Until the worker's parts for ``role`` said they are ready (the scorer once its
+    first partitions are assigned and restored, the Faust trainer once started)."""
     deadline = time.monotonic() + timeout
-    while "Worker]: Ready" not in log_path.read_text(errors="replace"):
+    while not all(m in log_path.read_text(errors="replace") for m in READY[role]):
         assert worker.poll() is None, log_path.read_text(errors="replace")[-3000:]
         assert time.monotonic() < deadline, "the worker did not start"
         time.sleep(0.5)
