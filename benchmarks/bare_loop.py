@@ -17,6 +17,7 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, Producer
 
 from streamml.emit import Emitter, Output
+from streamml.follow import latest_snapshots
 from streamml.fraud_flow import CustomerStage, TerminalStage
 from streamml.learn import PendingFeatures
 from streamml.models.emotion import emotion_model
@@ -33,12 +34,20 @@ def handlers(settings: Settings, task: str) -> tuple[str, Handle]:
     topics = settings.topics
     emitter = Emitter(topics, settings.output_format)
     pending = PendingFeatures(settings.pending_features_ttl_seconds, settings.pending_features_max)
+    # The models the run published, as a scorer starts with them.
+    latest = latest_snapshots(settings).values()
     if task == "texts":
         tasks = settings.emotion_tasks
         scorer = EmotionScorer(emotion_model, tasks, settings.emotion_default_taxonomy)
+        for snapshot in latest:
+            scorer.swap(snapshot.task, snapshot.model(), snapshot.name)
         return topics.texts, TextStage(emitter, topics, scorer, tasks, pending).on_text
+    fraud = FraudScorer(fraud_model())
+    for snapshot in latest:
+        if snapshot.task == fraud.task:
+            fraud.swap(snapshot.model(), snapshot.name)
     customers = CustomerStage(emitter, topics, {}, {})
-    terminals = TerminalStage(emitter, topics, {}, FraudScorer(fraud_model()), pending)
+    terminals = TerminalStage(emitter, topics, {}, fraud, pending)
 
     def handle(raw: bytes | None, origin: Origin, key: bytes | None) -> list[Output]:
         outputs = []
@@ -67,7 +76,7 @@ def main() -> None:
             "auto.offset.reset": "earliest",
         }
     )
-    producer = Producer({**client, "linger.ms": 5})
+    producer = Producer({**client, "linger.ms": 5, "partitioner": "murmur2_random"})
     stopping = False
 
     def stop(*_: object) -> None:

@@ -62,6 +62,7 @@ class Bench:
         self.work = work
         self.uid = uuid.uuid4().hex[:6]
         self.made = 0
+        self.snapshots: dict[str, bytes] = {}
 
     def settings(self, name: str) -> Settings:
         """Fresh topics and consumer groups for each measurement."""
@@ -75,6 +76,11 @@ class Bench:
             state_dir=self.work / name / "state",
         )
         ensure_topics(settings)
+        if self.snapshots:  # every pipeline starts with the same trained models
+            producer = Producer({**settings.kafka_client_config(), "message.max.bytes": 2**25})
+            for task, data in self.snapshots.items():
+                producer.produce(settings.topics.model_snapshots, data, task.encode())
+            assert producer.flush(60) == 0, "the run's model snapshots were not published"
         return settings
 
     def env(self, settings: Settings, **extra: str) -> dict[str, str]:
@@ -206,6 +212,12 @@ def first_stamp(settings: Settings, topic: str) -> int | None:
         consumer.close()
 
 
+def served_versions(settings: Settings, topic: str, records: list[tuple[int, bytes]]) -> list[str]:
+    """The model versions of the predictions (each pipeline must serve the run's models)."""
+    cls = record_class(settings.topics, topic)
+    return sorted({str(decode_record(cls, value).model_version) for _, value in records})
+
+
 def rate_of(records: list[tuple[int, bytes]], began_ms: int | None = None) -> float:
     """Records per second from ``began_ms`` (else the first record) to the last one."""
     stamps = [ms for ms, _ in records]
@@ -277,6 +289,7 @@ def throughput(
         "events": events,
         "events_per_s": round(rate_of(records, began)),
         "wall_s": round(wall, 1),
+        "model_versions": served_versions(settings, topic, records),
     }
     log(f"{name}: {figure['events_per_s']} events/s")
     return {**figure, "peak_rss_mib": [round(r) for r in rss]}
@@ -324,8 +337,9 @@ def decode(settings: Settings, topic: str, value: bytes) -> dict[str, Any]:
     return {"event_id": record.event_id}
 
 
-def trainer_figures(settings: Settings, examples: int) -> dict[str, Any]:
-    """Examples learned per second and the snapshot's size and handling times."""
+def trainer_figures(settings: Settings, examples: int) -> tuple[dict[str, Any], bytes]:
+    """Examples learned per second and the snapshot's size and handling times; the
+    signed snapshot (every pipeline of the run scores with it)."""
     from streamml.datasets.fraud_handbook import FILE_NAME, read_fraud_handbook
     from streamml.features.store import FraudFeatureStore
     from streamml.internal import Example
@@ -362,7 +376,7 @@ def trainer_figures(settings: Settings, examples: int) -> dict[str, Any]:
     began = time.perf_counter()
     verify(data, key).model()
     load_s = time.perf_counter() - began
-    return {
+    figures = {
         "examples": len(batch),
         "examples_per_s": round(learned),
         "snapshot_bytes": len(data),
@@ -370,6 +384,30 @@ def trainer_figures(settings: Settings, examples: int) -> dict[str, Any]:
         "publish_ms": round(publish_s * 1000, 1),
         "verify_and_load_ms": round(load_s * 1000, 1),
     }
+    return figures, data
+
+
+def emotion_snapshots(settings: Settings, texts: int) -> dict[str, bytes]:
+    """Signed emotion6 and emotion13 models, each trained on up to ``texts`` labelled
+    texts (emotion6's training split; CrowdFlower's first tweets)."""
+    from streamml.datasets import SourceOptions, get_source
+    from streamml.internal import Example
+    from streamml.models.emotion import emotion_model
+    from streamml.records import TextEvent
+    from streamml.snapshots import sign
+    from streamml.train import Trainer
+
+    key = settings.model_signing_key.get_secret_value().encode()
+    signed = {}
+    for source, task in (("emotion6", "emotion6"), ("crowdflower", "emotion13")):
+        trainer = Trainer(task, emotion_model(), every_examples=10**9, every_seconds=10**9)
+        options = SourceOptions(split="train", limit=texts)
+        for text in get_source(source, settings, options).records():
+            if isinstance(text, TextEvent) and text.label is not None:
+                when = text.event_time
+                trainer.learn(Example(text.event_id, text.text, text.label, when, when, task))
+        signed[task] = sign(trainer.snapshot(), key)
+    return signed
 
 
 def memory_figures(customers: int, terminals: int) -> dict[str, Any]:
@@ -447,6 +485,9 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--texts", type=int, default=50_000)
+    parser.add_argument(
+        "--train-examples", type=int, default=100_000, help="handbook rows the fraud model learns"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency-seconds", type=float, default=60.0)
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -461,6 +502,7 @@ def main() -> None:
         return
     if args.smoke:
         args.events, args.texts, args.runs, args.latency_seconds = 3000, 1000, 1, 5.0
+        args.train_examples = 5000
         args.customers, args.terminals = 20_000, 2_000
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.no_peer:  # its own venv: Quix pins an older confluent-kafka
@@ -469,6 +511,13 @@ def main() -> None:
         )
     bootstrap = args.bootstrap or local_broker()
     bench = Bench(bootstrap, args.work)
+    # Trained models first: every pipeline scores with them, as in production.
+    log("training the run's models")
+    trainer, fraud_snapshot = trainer_figures(bench.settings("trainer"), args.train_examples)
+    bench.snapshots = {
+        "fraud": fraud_snapshot,
+        **emotion_snapshots(bench.settings("emotion"), 16_000),
+    }
     runs: list[dict[str, Any]] = []
     for run in range(args.runs):
         log(f"run {run + 1} of {args.runs}")
@@ -483,12 +532,11 @@ def main() -> None:
         figures["ratios"] = ratios(figures)
         runs.append(figures)
         log(json.dumps(figures["ratios"]))
-    settings = bench.settings("trainer")
     summary = {
         "command": " ".join(sys.argv),
         "bootstrap": bootstrap,
         "runs": runs,
-        "trainer": trainer_figures(settings, min(args.events, 100_000)),
+        "trainer": trainer,
         "memory": memory_figures(args.customers, args.terminals),
     }
     summary["medians"] = medians(runs)

@@ -35,6 +35,7 @@ from quixstreams import Application, State, message_context
 from quixstreams.models.serializers import SerializationContext, Serializer
 
 from streamml.emit import Emitter, Output
+from streamml.follow import latest_snapshots
 from streamml.fraud_flow import CustomerStage, TerminalStage
 from streamml.learn import PendingFeatures
 from streamml.models.fraud import fraud_model
@@ -122,6 +123,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def served_scorer(settings: Settings) -> FraudScorer:
+    """The fraud scorer with the model the run published, as a streamml scorer starts."""
+    scorer = FraudScorer(fraud_model())
+    for snapshot in latest_snapshots(settings).values():
+        if snapshot.task == scorer.task:
+            scorer.swap(snapshot.model(), snapshot.name)
+    return scorer
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -140,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         StateMapping("fraud-terminals"),
     )
     customer_stage = CustomerStage(emitter, topics, customers, sessions)
-    scorer = FraudScorer(fraud_model())  # the untrained model, as before any snapshot
+    scorer = served_scorer(settings)
     pending = PendingFeatures(settings.pending_features_ttl_seconds, settings.pending_features_max)
     terminal_stage = TerminalStage(emitter, topics, terminals, scorer, pending)
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streamml.errors import ConfigurationError
+from streamml.models.serving import for_serving
 from streamml.records import Prediction, TextEvent, Transaction
 
 Clock = Callable[[], datetime]
@@ -31,12 +32,14 @@ class FraudScorer:
     task = "fraud"
 
     def __init__(self, model: Any, clock: Clock = utc_now) -> None:
-        self.current: tuple[Any, str] = (model, f"{self.task}-v0")
+        self.current: tuple[Any, str] = (for_serving(model), f"{self.task}-v0")
         self.clock = clock
 
     def swap(self, model: Any, version: str) -> None:
+        """Serve ``model`` (frozen for speed, same predictions) as ``version``."""
+        served = for_serving(model)
         # One reference assignment: a concurrent score() sees the old pair or the new one.
-        self.current = (model, version)
+        self.current = (served, version)
 
     @property
     def version(self) -> str:

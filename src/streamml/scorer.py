@@ -15,7 +15,7 @@ from streamml import metrics
 from streamml.admin import ensure_changelogs
 from streamml.emit import Emitter
 from streamml.engine import ChangelogTable, EngineOptions, Route, StreamEngine
-from streamml.follow import SnapshotFollower
+from streamml.follow import SnapshotFollower, latest_snapshots
 from streamml.fraud_flow import CustomerStage, TerminalStage
 from streamml.learn import PendingFeatures
 from streamml.models.emotion import emotion_model
@@ -98,6 +98,10 @@ class Scorer:
             pointers.poll()  # pins first, then the topic's replay
             pointers.start()
             started.append(pointers)
+        # The newest snapshots before the first record: a restarted scorer never scores
+        # with an untrained model while a trained one exists.
+        for snapshot in latest_snapshots(self.settings).values():
+            serving.offer(snapshot)
         follower = SnapshotFollower(self.settings, serving.offer)
         follower.start()
         started.append(follower)
