@@ -113,6 +113,71 @@ def test_two_weeks_of_transactions_through_the_worker(
     assert any(examples[e].x["TERMINAL_ID_RISK_7DAY_WINDOW"] > 0 for e in sample)
 
 
+class Scorers:
+    """``streamml worker`` processes of role ``scorer`` on one test's topics and group."""
+
+    def __init__(self, settings: Settings, tmp_path: Path) -> None:
+        self.settings, self.tmp_path = settings, tmp_path
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str) -> None:
+        log_path = self.tmp_path / f"{name}.log"
+        self.running[name] = start_worker(self.settings, log_path, STREAMML_ROLE="scorer")
+        wait_until_ready(log_path, self.running[name], role="scorer")
+
+    def stop(self, name: str) -> None:
+        worker = self.running.pop(name)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(60) == 0, self.log(name)[-3000:]
+
+    def log(self, name: str) -> str:
+        return (self.tmp_path / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.stop(name)
+
+
+def four_days(settings: Settings) -> tuple[list[ReplayRecord], list[Transaction]]:
+    """2018-04-01..04: about 38,000 transactions, labels one day late."""
+    options = SourceOptions(end=datetime(2018, 4, 5, tzinfo=UTC), label_delay=timedelta(days=1))
+    records = list(get_source("fraud", settings, options).records())
+    return records, [r for r in records if isinstance(r, Transaction)]
+
+
+def check_one_prediction_each_and_offline_features(
+    settings: Settings,
+    seen: dict[str, list[bytes]],
+    transactions: list[Transaction],
+    compared: set[str],
+    out: Path,
+) -> None:
+    """Each transaction predicted once; the features of every example in ``compared``
+    equal one uninterrupted offline pass."""
+    topics = settings.topics
+    predictions = [decode_record(Prediction, v) for v in seen[topics.fraud_predictions]]
+    counts = Counter(p.event_id for p in predictions)
+    assert set(counts) == {t.event_id for t in transactions}
+    assert max(counts.values()) == 1, "a scorer did not commit what it had scored"
+    examples = {e.event_id: e for e in map(Example.from_bytes, seen[topics.fraud_training])}
+    checked = compared & set(examples)
+    assert len(checked) > 1000, "too few examples to compare"
+    expected = offline_features(settings, out, "2018-04-04", 1.0)
+    for event_id in sorted(checked):
+        used = {name: examples[event_id].x[name] for name in HANDBOOK_FEATURES}
+        assert used == pytest.approx(expected[event_id], rel=1e-9, abs=1e-9), event_id
+
+
+def read_predictions_and_examples(settings: Settings, predicted: int) -> dict[str, list[bytes]]:
+    topics = settings.topics
+    return read_topics(
+        settings,
+        [topics.fraud_predictions, topics.fraud_training],
+        lambda c: c[topics.fraud_predictions] >= predicted,
+        timeout=300,
+    )
+
+
 def test_a_restarted_scorer_takes_its_feature_state_from_the_changelogs(
     settings_factory: Callable[..., Settings], tmp_path: Path
 ) -> None:
@@ -120,42 +185,52 @@ def test_a_restarted_scorer_takes_its_feature_state_from_the_changelogs(
     process: features after the restart equal those of one uninterrupted offline pass."""
     settings = settings_factory(state_dir=tmp_path / "state")
     ensure_topics(settings)
-    options = SourceOptions(end=datetime(2018, 4, 5, tzinfo=UTC), label_delay=timedelta(days=1))
-    records = list(get_source("fraud", settings, options).records())
-    transactions = [r for r in records if isinstance(r, Transaction)]
+    records, transactions = four_days(settings)
     half = len(records) // 2
     first_half = sum(isinstance(r, Transaction) for r in records[:half])
-    topics = settings.topics
-
-    def run(name: str, part: list[ReplayRecord], predicted: int) -> dict[str, list[bytes]]:
-        log_path = tmp_path / f"{name}.log"
-        worker = start_worker(settings, log_path, STREAMML_ROLE="scorer")
-        try:
-            wait_until_ready(log_path, worker, role="scorer")
-            assert replay(settings, part, rate=8000, progress=False).failed == 0
-            return read_topics(
-                settings,
-                [topics.fraud_predictions, topics.fraud_training],
-                lambda c: c[topics.fraud_predictions] >= predicted,
-                timeout=300,
-            )
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            assert worker.wait(60) == 0, log_path.read_text(errors="replace")[-3000:]
-
-    run("first", records[:half], first_half)
-    seen = run("second", records[half:], len(transactions))
-    restored = (tmp_path / "second.log").read_text(errors="replace")
+    scorers = Scorers(settings, tmp_path)
+    try:
+        scorers.start("first")
+        assert replay(settings, records[:half], rate=8000, progress=False).failed == 0
+        read_predictions_and_examples(settings, first_half)
+        scorers.stop("first")
+        scorers.start("second")
+        assert replay(settings, records[half:], rate=8000, progress=False).failed == 0
+        seen = read_predictions_and_examples(settings, len(transactions))
+    finally:
+        scorers.stop_all()
+    restored = scorers.log("second")
     assert re.search(r"restored \d+ table partitions from [1-9]\d* changelog records", restored)
+    after = {t.event_id for t in transactions[first_half:]}
+    check_one_prediction_each_and_offline_features(
+        settings, seen, transactions, after, tmp_path / "features.csv"
+    )
 
-    predictions = [decode_record(Prediction, v) for v in seen[topics.fraud_predictions]]
-    counts = Counter(p.event_id for p in predictions)
-    assert set(counts) == {t.event_id for t in transactions}
-    assert max(counts.values()) == 1, "a stopped scorer did not commit what it had scored"
-    examples = {e.event_id: e for e in map(Example.from_bytes, seen[topics.fraud_training])}
-    after = {t.event_id for t in transactions[first_half:]} & set(examples)
-    assert len(after) > 1000, "too few examples after the restart to compare"
-    expected = offline_features(settings, tmp_path / "features.csv", "2018-04-04", 1.0)
-    for event_id in sorted(after):
-        used = {name: examples[event_id].x[name] for name in HANDBOOK_FEATURES}
-        assert used == pytest.approx(expected[event_id], rel=1e-9, abs=1e-9), event_id
+
+def test_partitions_and_their_state_move_when_a_scorer_joins_and_leaves(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """A second scorer joins mid-stream, then the first leaves: partitions move with
+    their per-card and per-terminal state, and every feature equals a single offline pass."""
+    settings = settings_factory(state_dir=tmp_path / "state")
+    ensure_topics(settings)
+    records, transactions = four_days(settings)
+    third = len(records) // 3
+    scorers = Scorers(settings, tmp_path)
+    try:
+        scorers.start("a")
+        assert replay(settings, records[:third], rate=8000, progress=False).failed == 0
+        scorers.start("b")  # joins: the group splits the partitions between a and b
+        assert replay(settings, records[third : 2 * third], rate=8000, progress=False).failed == 0
+        scorers.stop("a")  # leaves: b takes every partition, with a's state
+        assert replay(settings, records[2 * third :], rate=8000, progress=False).failed == 0
+        seen = read_predictions_and_examples(settings, len(transactions))
+    finally:
+        scorers.stop_all()
+    log_b = scorers.log("b")
+    assert log_b.count("restored ") >= 2, "b never took partitions over"
+    assert re.search(r"restored \d+ table partitions from [1-9]\d* changelog records", log_b)
+    everything = {t.event_id for t in transactions}
+    check_one_prediction_each_and_offline_features(
+        settings, seen, transactions, everything, tmp_path / "features.csv"
+    )

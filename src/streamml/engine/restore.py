@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from streamml.engine.tables import ChangelogTable
 from streamml.errors import StateError
@@ -90,6 +90,18 @@ class ChangelogRestorer:
                     "restoring: %d records so far, %d partitions left", records, len(open_parts)
                 )
         return records
+
+    def end(self, changelog: str, partition: int, timeout: float = 10.0) -> int | None:
+        """The changelog partition's end offset now, or ``None`` if the broker does not
+        say (the caller then restores rather than trust what it holds)."""
+        try:
+            _, high = self._consumer.get_watermark_offsets(
+                TopicPartition(changelog, partition), timeout=timeout, cached=False
+            )
+        except KafkaException as error:
+            logger.warning("end of %s[%d] unknown: %s", changelog, partition, error)
+            return None
+        return int(high)
 
     def close(self) -> None:
         self._consumer.close()

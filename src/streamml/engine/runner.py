@@ -107,6 +107,7 @@ class StreamEngine:
         self._restorer: ChangelogRestorer | None = None
         self._in_transaction = False
         self._ready = False
+        self._retired: dict[tuple[str, int], int] = {}
         self._latency_of: dict[str, Any] = {}
 
     @property
@@ -300,24 +301,48 @@ class StreamEngine:
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._restorer is not None
-        wanted = [
-            (table, tp.partition)
-            for tp in partitions
-            for table in self.routes[tp.topic].tables
-            if not table.owns(tp.partition)
-        ]
-        unique = list({(t.changelog, p): (t, p) for t, p in wanted}.values())
-        self._restorer.restore(unique)
+        wanted: dict[tuple[str, int], tuple[ChangelogTable, int]] = {}
+        for tp in partitions:
+            for table in self.routes[tp.topic].tables:
+                if not table.owns(tp.partition):
+                    wanted[(table.changelog, tp.partition)] = (table, tp.partition)
+        kept = [where for where in wanted if self._reinstated(*wanted[where])]
+        self._restorer.restore([wanted[w] for w in wanted if w not in kept])
+        if kept:
+            logger.info("kept the state of %s (no one wrote it since)", _listed(kept))
         if not self._ready:
             self._ready = True
             logger.info("%s: %s (group %s)", READY, _named(partitions), self.options.group)
         else:
             logger.info("assigned %s", _named(partitions))
 
+    def _reinstated(self, table: ChangelogTable, partition: int) -> bool:
+        assert self._restorer is not None
+        end = self._retired.pop((table.changelog, partition), None)
+        if end is None or self._restorer.end(table.changelog, partition) != end:
+            table.drop(partition)
+            return False
+        return table.reinstate(partition)
+
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if not self.options.exactly_once:  # exactly-once: no transaction is open here
             self._commit()
-        self._forget(partitions)
+        assert self._restorer is not None
+        # A postponed commit: the state holds records the group will hand out again.
+        postponed = bool(self._positions)
+        for tp in partitions:
+            self._positions.pop((tp.topic, tp.partition), None)
+            for table in self.routes[tp.topic].tables:
+                if not table.owns(tp.partition):
+                    continue
+                # Every change is delivered (flushed, or committed in its transaction):
+                # the changelog's end says whether anyone wrote it while it was away.
+                end = self._restorer.end(table.changelog, tp.partition)
+                if end is None or postponed:
+                    table.drop(tp.partition)
+                else:
+                    table.retire(tp.partition)
+                    self._retired[(table.changelog, tp.partition)] = end
         logger.info("revoked %s", _named(partitions))
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -326,8 +351,6 @@ class StreamEngine:
         logger.warning("lost %s", _named(partitions))
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
-        # Range assignment moves co-partitioned topics together, so a table's partition
-        # leaves with the first of its topics.
         for tp in partitions:
             self._positions.pop((tp.topic, tp.partition), None)
             for table in self.routes[tp.topic].tables:
@@ -376,6 +399,10 @@ def _rebalancing(error: KafkaError) -> bool:
         KafkaError.UNKNOWN_MEMBER_ID,
         KafkaError._NO_OFFSET,
     )
+
+
+def _listed(where: Sequence[tuple[str, int]]) -> str:
+    return ", ".join(f"{topic}[{partition}]" for topic, partition in where)
 
 
 def _named(partitions: Sequence[TopicPartition]) -> str:

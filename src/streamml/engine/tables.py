@@ -37,6 +37,7 @@ class ChangelogTable(MutableMapping[str, bytes]):
         self.partition = 0
         self._parts: dict[int, dict[str, bytes]] = {}
         self._dirty: dict[int, dict[str, bytes | None]] = {}
+        self._retired: dict[int, dict[str, bytes]] = {}
 
     # -- the engine's side -------------------------------------------------------------
 
@@ -47,11 +48,30 @@ class ChangelogTable(MutableMapping[str, bytes]):
         """Take ``partition``'s state, as restored from the changelog."""
         self._parts[partition] = restored
         self._dirty.pop(partition, None)
+        self._retired.pop(partition, None)
 
     def drop(self, partition: int) -> None:
         """Forget ``partition`` (it moved to another process); unsent changes go with it."""
         self._parts.pop(partition, None)
         self._dirty.pop(partition, None)
+        self._retired.pop(partition, None)
+
+    def retire(self, partition: int) -> None:
+        """Set ``partition`` aside, all of its changes handed over: if the group gives it
+        back before anyone else changed its changelog, :meth:`reinstate` saves a restore."""
+        if self._dirty.get(partition):
+            raise StateError(f"table {self.name!r}: partition {partition} has unsent changes")
+        part = self._parts.pop(partition, None)
+        if part is not None:
+            self._retired[partition] = part
+
+    def reinstate(self, partition: int) -> bool:
+        """Take ``partition`` back from :meth:`retire`; ``False`` if it was not set aside."""
+        part = self._retired.pop(partition, None)
+        if part is None:
+            return False
+        self._parts[partition] = part
+        return True
 
     def drain(self) -> list[tuple[int, bytes, bytes | None]]:
         """The latest value of each key changed since the last drain (``None``: deleted)."""
