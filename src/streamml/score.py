@@ -94,9 +94,10 @@ class EmotionScorer:
         return text.taxonomy or self.default_taxonomy
 
     def swap(self, task: str, model: Any, version: str) -> None:
-        """Serve ``model`` for ``task`` (a task that is not configured here is ignored)."""
+        """Serve ``model`` (frozen for speed, same predictions) for ``task``; a task that
+        is not configured here is ignored."""
         if task in self.models:
-            self.models[task] = (model, version)
+            self.models[task] = (for_serving(model), version)
 
     def score(self, text: TextEvent, task: str, flags: list[str] | None = None) -> Prediction:
         model, version = self.models[task]

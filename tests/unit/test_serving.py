@@ -10,6 +10,7 @@ import pytest
 from river import forest
 
 from streamml.features.fraud import FEATURE_NAMES
+from streamml.models.emotion import FrozenTextClassifier, emotion_model
 from streamml.models.fraud import fraud_model
 from streamml.models.serving import FrozenForest, for_serving
 from streamml.score import FraudScorer
@@ -78,3 +79,17 @@ def test_trees_too_deep_to_compile_are_walked_with_the_same_results(
     probes = [x for x, _ in handbook_like_examples(500, 6)]
     probes += [{k: v for k, v in x.items() if k != "TX_AMOUNT"} for x in probes[:100]]
     assert all(walked.predict_proba_one(x) == model.predict_proba_one(x) for x in probes)
+
+
+def test_a_frozen_text_model_gives_the_models_probabilities_exactly() -> None:
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(300)] + ["happy", "sad", "angry", "love", "fear"]
+    model = emotion_model()
+    for _ in range(3000):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
+        model.learn_one(text, rng.choice(["joy", "sadness", "anger"]))
+    served = for_serving(model)
+    assert isinstance(served, FrozenTextClassifier)
+    probes = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 15))) for _ in range(500)]
+    probes += ["", "unseen words only", "happy happy happy w1 w1"]
+    assert all(served.predict_proba_one(t) == model.predict_proba_one(t) for t in probes)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
@@ -35,16 +36,31 @@ def text_features(text: str, documents: int, document_frequency: dict[str, int])
     >>> x["happy"] > x["so"]  # rarer, so more telling
     True
     """
+    return _weighted(text, lambda term: idf(documents, document_frequency.get(term, 0)))
+
+
+def idf(documents: int, frequency: int) -> float:
+    """Smoothed inverse document frequency of a term seen in ``frequency`` documents."""
+    return math.log((documents + 1) / (frequency + 1)) + 1.0
+
+
+def _weighted(text: str, idf_of: Callable[[str], float]) -> Features:
     words = tokenize(text)
     counts: Counter[str] = Counter(words)
     counts.update(f"{a} {b}" for a, b in pairwise(words))
     x: Features = {}
     for term, count in counts.items():
-        idf = math.log((documents + 1) / (document_frequency.get(term, 0) + 1)) + 1.0
-        weight = (1.0 + math.log(count)) * idf
+        weight = (1.0 + math.log(count)) * idf_of(term)
         x[term] = weight * BIGRAM_WEIGHT if " " in term else weight
     norm = math.sqrt(sum(v * v for v in x.values()))
     return {term: v / norm for term, v in x.items()} if norm else {}
+
+
+def _softmax(scores: dict[str, float], sharpness: float) -> dict[str, float]:
+    top = max(scores.values())
+    exp = {k: math.exp(sharpness * (s - top)) for k, s in scores.items()}
+    total = sum(exp.values())
+    return {k: v / total for k, v in exp.items()}
 
 
 class TextClassifier:
@@ -172,16 +188,51 @@ class TextClassifier:
         if not self.class_counts:
             return {}
         features = text_features(x, self.documents, self.document_frequency)
-        scores = self._scores(features, averaged=True)
-        top = max(scores.values())
-        exp = {k: math.exp(self.sharpness * (s - top)) for k, s in scores.items()}
-        total = sum(exp.values())
-        return {k: v / total for k, v in exp.items()}
+        return _softmax(self._scores(features, averaged=True), self.sharpness)
 
     def predict_one(self, x: str) -> str | None:
         """The most probable class; ``None`` until a label has been learned."""
         proba = self.predict_proba_one(x)
         return max(proba, key=proba.__getitem__) if proba else None
+
+
+class FrozenTextClassifier:
+    """A :class:`TextClassifier`'s predictions, read-only, for scorers (which never
+    learn): each term's IDF and averaged weights are computed once per snapshot, so a
+    prediction only looks them up. It gives exactly the model's probabilities.
+
+    >>> model = TextClassifier()
+    >>> for _ in range(3):
+    ...     model.learn_one("i feel so happy today", "joy")
+    ...     model.learn_one("this is awful and sad", "sadness")
+    >>> frozen = FrozenTextClassifier(model)
+    >>> frozen.predict_proba_one("a happy day") == model.predict_proba_one("a happy day")
+    True
+    """
+
+    def __init__(self, model: TextClassifier) -> None:
+        self.sharpness = model.sharpness
+        self.classes = list(model.class_counts)
+        documents, now = model.documents, model.steps
+        self.idf = {t: idf(documents, n) for t, n in model.document_frequency.items()}
+        self.unseen_idf = idf(documents, 0)
+        # TextClassifier._scores(averaged=True), each term's products computed up front.
+        self.averaged = {
+            term: tuple((k, w - model.totals[term][k] / now) for k, w in weights.items())
+            for term, weights in model.weights.items()
+        }
+
+    def predict_proba_one(self, x: str) -> dict[str, float]:
+        if not self.classes:
+            return {}
+        idf_of, unseen = self.idf.get, self.unseen_idf
+        features = _weighted(x, lambda term: idf_of(term, unseen))
+        scores = dict.fromkeys(self.classes, 0.0)
+        averaged = self.averaged
+        for term, value in features.items():
+            for k, a in averaged.get(term, ()):
+                scores[k] += value * a
+        return _softmax(scores, self.sharpness)
 
 
 def emotion_model() -> TextClassifier:

@@ -22,6 +22,7 @@ from river import forest
 from river.tree.nodes.branch import NumericBinaryBranch
 from river.tree.nodes.htc_nodes import LeafMajorityClass
 
+from streamml.models.emotion import FrozenTextClassifier, TextClassifier
 from streamml.models.sampling import NegativeSampler
 
 Node = Any  # a leaf's weighted votes (tuple of pairs) or a branch (a 5-list, see _freeze)
@@ -54,6 +55,8 @@ def for_serving(model: Any) -> Any:
             return served
         if isinstance(model, forest.ARFClassifier):
             return FrozenForest(model)
+        if isinstance(model, TextClassifier):
+            return FrozenTextClassifier(model)
     except NotFrozenError:
         pass
     return model
