@@ -39,6 +39,11 @@ def test_the_benchmark_smoke_run_measures_every_pipeline(
     for name in ("streamml_fraud", "bare_fraud", "quix_fraud", "streamml_texts", "bare_texts"):
         assert run[name]["events_per_s"] > 0, (name, run[name])
     assert run["streamml_fraud"]["events"] == 3000 and run["streamml_texts"]["events"] == 1000
+    # Like for like: every pipeline scores with the trained models the run published.
+    for name in ("streamml_fraud", "bare_fraud", "quix_fraud", "streamml_fraud_2_scorers"):
+        assert run[name]["model_versions"] == ["fraud-v1"], (name, run[name])
+    for name in ("streamml_texts", "bare_texts"):
+        assert run[name]["model_versions"] == ["emotion6-v1"], (name, run[name])
     assert len(run["streamml_fraud_2_scorers"]["peak_rss_mib"]) == 2
     assert set(run["ratios"]) == {
         "streamml_over_bare_fraud",
