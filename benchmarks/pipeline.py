@@ -119,6 +119,16 @@ class Process:
         with path.open("wb") as out:
             self.popen = subprocess.Popen(command, env=env, stdout=out, stderr=out)
         self.peak = 0.0
+        self.cpu = 0.0
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds used so far (startup included), last reading kept."""
+        try:
+            fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            self.cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (FileNotFoundError, IndexError, ValueError):
+            pass
+        return self.cpu
 
     def peak_rss_mib(self) -> float:
         """The highest VmHWM read so far: a process that ends by itself (the peer) keeps
@@ -133,6 +143,7 @@ class Process:
 
     def check(self) -> None:
         self.peak_rss_mib()
+        self.cpu_s()
         if self.popen.poll() not in (None, 0):
             tail = self.path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{self.path.name} exited with {self.popen.returncode}:\n{tail}")
@@ -270,6 +281,7 @@ def throughput(
         ]
         command += ["--app-id", settings.app_id, "--state-dir", str(settings.state_dir)]
     started = time.monotonic()
+    machine = machine_cpu()
     with ExitStack() as stack:
         running = [bench.start(name, command, settings, **env) for _ in range(processes)]
         for process in running:
@@ -282,6 +294,8 @@ def throughput(
         records = collect(settings, topic, events, timeout=max(300.0, events / 100), alive=alive)
         wall = time.monotonic() - started
         rss = [process.peak_rss_mib() for process in running]
+        cpu = [process.cpu_s() for process in running]
+        busy = machine_busy_share(machine, machine_cpu())
     # From the first output of any stage (a two-stage pipeline's first stage may run far
     # ahead of its second) to the last prediction.
     began = first_stamp(settings, settings.topics.fraud_enriched) if task == "fraud" else None
@@ -292,7 +306,26 @@ def throughput(
         "model_versions": served_versions(settings, topic, records),
     }
     log(f"{name}: {figure['events_per_s']} events/s")
-    return {**figure, "peak_rss_mib": [round(r) for r in rss]}
+    return {
+        **figure,
+        "peak_rss_mib": [round(r) for r in rss],
+        # CPU of each pipeline process, startup included, and how busy the machine's
+        # cores were (broker and collector included): is a run bound by the cores?
+        "cpu_s": [round(c, 1) for c in cpu],
+        "machine_busy_share": round(busy, 3),
+    }
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def machine_busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total else float("nan")
 
 
 def latency(bench: Bench, rate: float, seconds: float) -> dict[str, Any]:
@@ -529,6 +562,9 @@ def main() -> None:
         figures["streamml_fraud_2_scorers"] = throughput(bench, "streamml", "fraud", args.events, 2)
         one = figures["streamml_fraud"]["events_per_s"]
         figures["latency_half_load"] = latency(bench, one / 2, args.latency_seconds)
+        # The paced producer and the reader share the 2 cores: a lighter load shows the
+        # latency of a scorer that is not competing with them for CPU.
+        figures["latency_quarter_load"] = latency(bench, one / 4, args.latency_seconds)
         figures["ratios"] = ratios(figures)
         runs.append(figures)
         log(json.dumps(figures["ratios"]))

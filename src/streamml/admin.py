@@ -15,6 +15,8 @@ logger = logging.getLogger(__name__)
 
 # The latest snapshot per task is what scorers need; tree ensembles can pass 1 MB.
 SNAPSHOT_TOPIC_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(16 * 1024 * 1024)}
+# A dead letter carries its record's bytes (up to 8 MiB, see streamml.decode).
+DEAD_LETTER_TOPIC_CONFIG = {"max.message.bytes": str(16 * 1024 * 1024)}
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
@@ -26,6 +28,8 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         config = dict(settings.topic_config)
         if name == topics.model_snapshots:
             config |= SNAPSHOT_TOPIC_CONFIG
+        elif name == topics.dead_letters:
+            config |= DEAD_LETTER_TOPIC_CONFIG
         # One trainer per task by design: a single partition gives it to one group member.
         partitions = 1 if name in topics.training() else settings.topic_partitions
         specs.append(

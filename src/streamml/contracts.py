@@ -32,7 +32,11 @@ SCHEMA_NAMES: Mapping[type, str] = {
 """Each record class and the name of its contract in ``schemas/``."""
 
 MAX_ID_CHARS = 256
+"""Ids, names and other short strings: longer ones are bad input (they would become state
+keys, message keys and labels)."""
 MAX_TEXT_CHARS = 20_000
+MAX_ENTRIES = 256
+"""Entries of a map of numbers (an event's features, a prediction's probabilities)."""
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _AFTER_LATEST = datetime(2201, 1, 1, tzinfo=UTC)
 
@@ -55,8 +59,10 @@ def _fail(kind: str, record: Any, name: str, problem: str) -> NoReturn:
     raise ValidationError(kind, f"{type(record).__name__}.{name} {problem}")
 
 
-def _text(name: str, limit: int | None = None, optional: bool = False) -> _Check:
-    """Non-blank string, at most ``limit`` characters."""
+def _text(
+    name: str, limit: int | None = None, optional: bool = False, blank: bool = False
+) -> _Check:
+    """String (non-blank unless ``blank``), at most ``limit`` characters."""
 
     def check(record: Any) -> None:
         v = getattr(record, name)
@@ -64,7 +70,7 @@ def _text(name: str, limit: int | None = None, optional: bool = False) -> _Check
             return
         if not isinstance(v, str):
             _fail("wrong-type", record, name, f"must be a string, not {type(v).__name__}")
-        if not v or v.isspace():
+        if not blank and (not v or v.isspace()):
             _fail("empty-field", record, name, "must not be empty or blank")
         if limit is not None and len(v) > limit:
             _fail("field-too-long", record, name, f"has {len(v)} characters; at most {limit}")
@@ -119,8 +125,14 @@ def _numbers(name: str) -> _Check:
             return
         if not isinstance(values, dict):
             _fail("wrong-type", record, name, f"must be a dict, not {type(values).__name__}")
+        if len(values) > MAX_ENTRIES:
+            _fail(
+                "field-too-long", record, name, f"has {len(values)} entries; at most {MAX_ENTRIES}"
+            )
         for key, v in values.items():
-            _finite(record, f"{name}[{key!r}]", v)
+            if len(str(key)) > MAX_ID_CHARS:
+                _fail("field-too-long", record, name, f"has a key of {len(str(key))} characters")
+            _finite(record, f"{name}[{str(key)[:40]!r}]", v)
 
     return check
 
@@ -148,27 +160,31 @@ _RULES: Mapping[type, tuple[_Check, ...]] = {
     Transaction: (
         _text("event_id", MAX_ID_CHARS),
         _time("event_time"),
-        _text("customer_id"),
-        _text("terminal_id"),
+        _text("customer_id", MAX_ID_CHARS),
+        _text("terminal_id", MAX_ID_CHARS),
         _number("amount", minimum=0.0),
-        _text("channel"),
+        _text("channel", MAX_ID_CHARS),
+        _text("session_id", MAX_ID_CHARS, optional=True, blank=True),
         _numbers("features"),
     ),
     TextEvent: (
         _text("event_id", MAX_ID_CHARS),
         _time("event_time"),
         _text("text", MAX_TEXT_CHARS),
-        _text("label", optional=True),
+        _text("source", MAX_ID_CHARS, blank=True),
+        _text("author", MAX_ID_CHARS, optional=True, blank=True),
+        _text("label", MAX_ID_CHARS, optional=True),
+        _text("taxonomy", MAX_ID_CHARS, optional=True, blank=True),
     ),
     Label: (
         _text("event_id", MAX_ID_CHARS),
-        _text("task"),
-        _text("label"),
+        _text("task", MAX_ID_CHARS),
+        _text("label", MAX_ID_CHARS),
         _fraud_label,
         _time("label_time"),
         _time("event_time", optional=True),
-        _text("customer_id", optional=True),
-        _text("terminal_id", optional=True),
+        _text("customer_id", MAX_ID_CHARS, optional=True),
+        _text("terminal_id", MAX_ID_CHARS, optional=True),
     ),
     Prediction: (
         _text("event_id", MAX_ID_CHARS),

@@ -137,7 +137,9 @@ class TerminalStage(BaseStage):
         outputs = [self.emitter.prediction(prediction)]
         early = self.early.pop(tx.event_id)
         if early is None:
-            self.pending.put(tx.event_id, self.scorer.task, (tx, x))
+            # As bytes: compact, and invisible to the garbage collector (see PendingFeatures).
+            kept = Enriched(tx, x, enriched.card_flagged, enriched.payment).to_bytes()
+            self.pending.put(tx.event_id, self.scorer.task, kept)
         else:
             outputs.extend(self._join(tx, x, early.x, early=True))
         return outputs
@@ -148,8 +150,8 @@ class TerminalStage(BaseStage):
             return [self.dead(label)]
         seen = self.pending.pop(label.event_id)
         if seen is not None:
-            tx, x = seen.x
-            return self._join(tx, x, label, early=False)
+            kept = Enriched.from_bytes(seen.x)
+            return self._join(kept.tx, kept.x, label, early=False)
         # The transaction is not scored yet (or was scored before a restart, or on a
         # partition this worker lost): wait for it, but update the terminal and the card
         # now if the label says where; the label time keeps the features in event time.

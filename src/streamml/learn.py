@@ -22,6 +22,9 @@ class PendingFeatures:
     """Features kept per event id until the label arrives, bounded by age and by count.
 
     Insertion order is age order, so expiry only ever looks at the oldest entries.
+    Entries are plain tuples: with bytes or strings in them, the garbage collector stops
+    tracking them, so a scorer holding days of pending features does not pause for
+    seconds scanning them (store ``x`` as bytes where you can).
 
     Examples
     --------
@@ -44,7 +47,7 @@ class PendingFeatures:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self.clock = clock
-        self._entries: OrderedDict[str, Pending] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[str, Any, float]] = OrderedDict()
         self.expired = 0
         self.evicted = 0
 
@@ -52,7 +55,7 @@ class PendingFeatures:
         return len(self._entries)
 
     def put(self, event_id: str, task: str, x: Any) -> None:
-        self._entries[event_id] = Pending(task, x, self.clock())
+        self._entries[event_id] = (task, x, self.clock())
         self._entries.move_to_end(event_id)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -60,13 +63,14 @@ class PendingFeatures:
 
     def pop(self, event_id: str) -> Pending | None:
         self._expire()
-        return self._entries.pop(event_id, None)
+        entry = self._entries.pop(event_id, None)
+        return None if entry is None else Pending(*entry)
 
     def _expire(self) -> None:
         deadline = self.clock() - self.ttl_seconds
         while self._entries:
-            oldest = next(iter(self._entries.values()))
-            if oldest.stored_at >= deadline:
+            _, _, stored_at = next(iter(self._entries.values()))
+            if stored_at >= deadline:
                 break
             self._entries.popitem(last=False)
             self.expired += 1

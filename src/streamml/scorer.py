@@ -8,6 +8,7 @@ takes a share of the partitions, and the tables' state moves with them (changelo
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -77,6 +78,11 @@ class Scorer:
         """Create the changelogs, follow the models, and score until ``stopping`` is set."""
         ensure_changelogs(self.settings, self.engine.changelog_sources())
         followers = self._followers()
+        # What is loaded by now (modules, the served models) lives as long as the process:
+        # leave it out of every later collection, or each full one scans it (it paused a
+        # scorer for 100-400 ms at a time).
+        gc.collect()
+        gc.freeze()
         try:
             self.engine.run(stopping)
         finally:

@@ -53,15 +53,21 @@ def wait_until_ready(
 
 
 def read_topics(
-    settings: Settings, topics: list[str], enough: Callable[[Counter[str]], bool], timeout: float
+    settings: Settings,
+    topics: list[str],
+    enough: Callable[[Counter[str]], bool],
+    timeout: float,
+    read_committed: bool = False,
 ) -> dict[str, list[bytes]]:
-    """Every message of ``topics`` from the start, until ``enough(counts)`` or ``timeout``."""
+    """Every message of ``topics`` from the start, until ``enough(counts)`` or ``timeout``
+    (``read_committed``: only those of committed transactions)."""
     consumer = Consumer(
         {
             **settings.kafka_client_config(),
-            "group.id": f"{settings.topic_prefix}checker",
+            "group.id": f"{settings.topic_prefix}checker-{time.monotonic_ns()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
+            "isolation.level": "read_committed" if read_committed else "read_uncommitted",
         }
     )
     consumer.subscribe(topics)

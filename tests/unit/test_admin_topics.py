@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamml.admin import SNAPSHOT_TOPIC_CONFIG, topic_specs
+from streamml.decode import MAX_DEAD_LETTER_RAW
 from streamml.settings import Settings
 
 
@@ -21,6 +22,9 @@ def test_topic_config_applies_to_every_topic_and_snapshots_stay_compacted() -> N
     assert specs[topics.transactions].num_partitions == settings.topic_partitions
 
 
-def test_without_topic_config_only_snapshots_get_configs() -> None:
-    specs = topic_specs(Settings())
-    assert all(spec.config == {} for spec in specs if not spec.topic.endswith("model-snapshots"))
+def test_without_topic_config_only_snapshots_and_dead_letters_get_configs() -> None:
+    specs = {spec.topic: spec.config for spec in topic_specs(Settings())}
+    special = {name for name in specs if name.endswith(("model-snapshots", "dead-letters"))}
+    assert all(specs[name] == {} for name in set(specs) - special)
+    # A dead letter carries up to 8 MiB of its record: the topic must take it.
+    assert int(specs["dead-letters"]["max.message.bytes"]) > MAX_DEAD_LETTER_RAW

@@ -2,22 +2,22 @@
 
 One consumer in the group consumes every routed topic in batches; each record goes to
 its route's handler (a synchronous stage, see :mod:`streamml.process`); its outputs are
-produced at once. Per batch, the tables' changed keys are produced once each to their
-changelogs. Then:
+produced at once. Then:
 
-- **at-least-once** (default): at most every ``commit_interval`` seconds, the producer is
-  flushed, every delivery is checked, and only then are the consumed offsets committed.
-  A crash replays from the last commit: outputs may repeat, none is lost, and the
-  changelogs hold at least the state the committed offsets need.
-- **exactly-once**: each batch is one Kafka transaction holding its outputs, its changelog
-  records and its consumed offsets (``send_offsets_to_transaction``, KIP-447 fencing by
-  group generation). Readers use ``read_committed``, and so do this engine's own consumer
-  and changelog restore.
+- **at-least-once** (default): every ``commit_interval`` seconds, the tables' changed keys
+  are produced, the producer is flushed, every delivery is checked, and only then are the
+  consumed offsets committed. A crash replays from the last commit: outputs may repeat,
+  none is lost, and the changelogs hold at least the state the committed offsets need.
+- **exactly-once**: the work of each interval (at most 100 ms) is one Kafka transaction
+  holding its outputs, its changelog records and its consumed offsets
+  (``send_offsets_to_transaction``, KIP-447 fencing by group generation). Readers use
+  ``read_committed``, and so do this engine's own consumer and changelog restore.
 
 Partitions come and go with the group (range assignment, so co-partitioned topics such
 as ``transactions`` and ``fraud-customer-frauds`` move together). On assignment a table's
 partition is rebuilt from its changelog before any record of it is processed; on
-revocation the work done is committed first, then the partition's state is dropped.
+revocation the work done is committed first, then the partition's state is set aside
+(kept if the group hands the partition back with its changelog unchanged).
 Any delivery or commit failure stops the engine with :class:`StateError`: it never goes
 on past an output it could not write.
 """
@@ -166,7 +166,7 @@ class StreamEngine:
             if batch:
                 self._process(batch)
             now = time.monotonic()
-            if self._in_transaction or now - last_commit >= self.options.commit_interval:
+            if now - last_commit >= self._commit_interval():
                 self._commit()
                 last_commit = now
             if now - last_tick >= 10.0:
@@ -212,7 +212,6 @@ class StreamEngine:
             self._positions[(topic, partition)] = offset + 1
             if outputs:
                 observe(topic, now - message.timestamp()[1] / 1000.0)
-        self._write_changelogs()
         self._producer.poll(0)
 
     def _latency(self, topic: str, seconds: float) -> None:
@@ -247,8 +246,17 @@ class StreamEngine:
 
     # -- commits -----------------------------------------------------------------------
 
+    def _commit_interval(self) -> float:
+        # Under exactly-once, readers see outputs when the transaction commits.
+        opts = self.options
+        return min(opts.commit_interval, 0.1) if opts.exactly_once else opts.commit_interval
+
     def _commit(self) -> None:
-        """Make the processed records' outputs and state durable, then their offsets."""
+        """Make the processed records' outputs and state durable, then their offsets.
+
+        Each table key changed since the last commit goes to the changelog once, with its
+        latest value: a busy card is written once a commit, not once an event."""
+        self._write_changelogs()
         self._count()
         if self.options.exactly_once:
             self._commit_transaction()
@@ -325,8 +333,9 @@ class StreamEngine:
         return table.reinstate(partition)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if not self.options.exactly_once:  # exactly-once: no transaction is open here
-            self._commit()
+        # The open work (a transaction under exactly-once) commits while the group's
+        # generation is still ours.
+        self._commit()
         assert self._restorer is not None
         # A postponed commit: the state holds records the group will hand out again.
         postponed = bool(self._positions)
