@@ -1,8 +1,8 @@
 """The scorer role: the fraud and text stages on the engine, following the served models.
 
-:func:`build_scorer` lists every route (input topic → stage handler, with the tables
-the handler keeps by partition) and the model followers; :meth:`Scorer.run` runs them
-in consumer group ``app_id`` until stopped. Scorers scale out: every process of the group
+:class:`Scorer` lists every route (input topic → stage handler, with the tables the
+handler keeps by partition) and the model followers; :meth:`Scorer.run` runs them in
+consumer group ``app_id`` until stopped. Scorers scale out: every process of the group
 takes a share of the partitions, and the tables' state moves with them (changelogs).
 """
 
