@@ -133,10 +133,10 @@ def test_a_killed_trainer_resumes_from_its_newest_snapshot_and_versions_never_go
         deadline = time.monotonic() + 180
         while len(snapshot_versions(settings, key)) < 2 and time.monotonic() < deadline:
             time.sleep(1)
-        before = snapshot_versions(settings, key)
-        assert len(before) >= 2, "the trainer published no snapshots"
+        assert len(snapshot_versions(settings, key)) >= 2, "the trainer published no snapshots"
         trainer.send_signal(signal.SIGKILL)
         trainer.wait(30)
+        before = snapshot_versions(settings, key)  # what it had published when it died
         trainer = start_worker(
             settings, tmp_path / "trainer2.log", STREAMML_ROLE="trainer", **every
         )

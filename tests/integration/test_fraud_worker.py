@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -169,13 +170,24 @@ def check_one_prediction_each_and_offline_features(
 
 
 def read_predictions_and_examples(settings: Settings, predicted: int) -> dict[str, list[bytes]]:
+    """``predicted`` predictions, then every training example (the topic quiet for 5 s):
+    labels join after their transactions, so examples may trail the last prediction."""
     topics = settings.topics
-    return read_topics(
-        settings,
-        [topics.fraud_predictions, topics.fraud_training],
-        lambda c: c[topics.fraud_predictions] >= predicted,
-        timeout=300,
-    )
+    preds, training = topics.fraud_predictions, topics.fraud_training
+    seen = read_topics(settings, [preds], lambda c: c[preds] >= predicted, timeout=300)
+    return seen | read_topics(settings, [training], settled(training), timeout=120)
+
+
+def settled(topic: str, quiet: float = 5.0) -> Callable[[Counter[str]], bool]:
+    """A ``read_topics`` condition: ``topic`` has records and no new one for ``quiet`` s."""
+    last = {"count": -1, "since": time.monotonic()}
+
+    def enough(counts: Counter[str]) -> bool:
+        if counts[topic] != last["count"]:
+            last["count"], last["since"] = counts[topic], time.monotonic()
+        return counts[topic] > 0 and time.monotonic() - last["since"] > quiet
+
+    return enough
 
 
 def test_a_restarted_scorer_takes_its_feature_state_from_the_changelogs(
