@@ -132,6 +132,8 @@ def _numbers(name: str) -> _Check:
         for key, v in values.items():
             if len(str(key)) > MAX_ID_CHARS:
                 _fail("field-too-long", record, name, f"has a key of {len(str(key))} characters")
+            if "\x00" in str(key):  # names travel NUL-separated between the worker's stages
+                _fail("invalid-value", record, name, "has a key with a NUL character")
             _finite(record, f"{name}[{str(key)[:40]!r}]", v)
 
     return check

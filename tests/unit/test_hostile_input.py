@@ -191,6 +191,18 @@ def test_labels_of_unknown_events_early_late_or_garbled_never_break_a_stage(
         assert letter.raw == raw
 
 
+def test_a_feature_name_with_a_nul_is_dead_lettered_where_it_arrived() -> None:
+    worker = InMemoryWorker(CONFIG)
+    raw = as_json(
+        {"event_id": "n1", "event_time": "2024-03-01T00:00:00Z", "customer_id": "c1",
+         "terminal_id": "t1", "amount": 3.0, "features": {"a\x00b": 1.0}}
+    )  # fmt: skip
+    outputs = sent(worker, TOPICS.transactions, raw, None)
+    assert [o.topic for o in outputs] == [TOPICS.dead_letters]
+    letter = decode_record(DeadLetter, outputs[0].value)
+    assert letter.source_topic == TOPICS.transactions and letter.error_kind == "invalid-value"
+
+
 def test_duplicate_events_are_each_scored_and_a_label_before_its_event_still_teaches() -> None:
     worker = InMemoryWorker(CONFIG)
     tx = Transaction("dup-1", START, "c1", "t1", 40.0, "web")
