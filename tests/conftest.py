@@ -146,6 +146,15 @@ def kafka_bootstrap() -> Iterator[str]:
         yield from _local_kafka()
 
 
+@pytest.fixture(scope="session")
+def kafka_image() -> str:
+    """The project's Kafka image, for tests that run brokers of their own (a cluster to
+    break, a broker with TLS); they are skipped where no container engine answers."""
+    if _engine() is None:
+        pytest.skip("needs a container engine: the test runs brokers of its own")
+    return _project_images()["STREAMML_KAFKA_IMAGE"]
+
+
 def _local_kafka() -> Iterator[str]:
     kafka_port, controller_port = _distinct_free_ports(2)
     settings = Settings(

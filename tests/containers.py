@@ -7,11 +7,17 @@ binary alone (docker/minio).
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import logging
 import socket
 import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -22,6 +28,7 @@ from confluent_kafka.admin import AdminClient
 from docker.errors import APIError
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.exceptions import ContainerStartException
+from testcontainers.core.network import Network
 from testcontainers.core.wait_strategies import HttpWaitStrategy
 from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
 
@@ -29,6 +36,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 KAFKA_CONTROLLER_PORT = 9093
+KAFKA_INTERNAL_PORT = 19092
 RETRIED_START_ERRORS = ("address already in use", "broken pipe")
 logger = logging.getLogger(__name__)
 MINIO_PORT = 9000
@@ -46,9 +54,10 @@ def _loopback(host: str) -> str:
     return "127.0.0.1" if host == "localhost" else host
 
 
-def broker_answers(bootstrap: str, timeout: float = 2.0) -> bool:
-    """Whether a Kafka broker at ``bootstrap`` answers a metadata request."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+def broker_answers(bootstrap: str, timeout: float = 2.0, **client: str) -> bool:
+    """Whether a Kafka broker at ``bootstrap`` answers a metadata request (``client``:
+    more librdkafka properties, e.g. credentials)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, **client})
     try:
         return bool(admin.list_topics(timeout=timeout).brokers)
     except KafkaException:
@@ -59,13 +68,14 @@ class KafkaMetadataWaitStrategy(WaitStrategy):
     """Ready when the broker answers an AdminClient metadata request; fails fast (with the
     container's log) if the container exits first."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, **client: str) -> None:
         super().__init__()
         self.bootstrap = bootstrap
+        self.client = client
 
     def wait_until_ready(self, container: WaitStrategyTarget) -> None:
         deadline = time.monotonic() + self._startup_timeout
-        while not broker_answers(self.bootstrap):
+        while not broker_answers(self.bootstrap, **self.client):
             container.reload()
             if container.status in {"exited", "dead"}:
                 stdout, stderr = container.get_logs()
@@ -93,20 +103,32 @@ class StreamMLKafkaContainer(DockerContainer):
         self._use_port(port or free_port())
         self.with_env("KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m")
 
+    client_listener = "PLAINTEXT"
+    """The name (and protocol) of the listener clients on the host use."""
+
     def _use_port(self, port: int) -> None:
         self.ports.pop(str(self.port), None)
         self.port = port
         self.with_bind_ports(port, port)
-        self.with_env(
-            "KAFKA_LISTENERS", f"PLAINTEXT://:{port},CONTROLLER://:{KAFKA_CONTROLLER_PORT}"
-        )
+        self.with_env("KAFKA_LISTENERS", ",".join(self._listeners().values()))
+
+    def _listeners(self) -> dict[str, str]:
+        """Each listener's bind address, by name (the client listener first)."""
+        return {
+            self.client_listener: f"{self.client_listener}://:{self.port}",
+            "CONTROLLER": f"CONTROLLER://:{KAFKA_CONTROLLER_PORT}",
+        }
+
+    def _advertised(self) -> str:
+        return f"{self.client_listener}://{self.get_bootstrap_server()}"
 
     def _configure(self) -> None:
         # Runs inside start(), so a port picked again after a clash is advertised too.
-        self.with_env("KAFKA_ADVERTISED_LISTENERS", f"PLAINTEXT://{self.get_bootstrap_server()}")
-        self.waiting_for(
-            KafkaMetadataWaitStrategy(self.get_bootstrap_server()).with_startup_timeout(120)
-        )
+        self.with_env("KAFKA_ADVERTISED_LISTENERS", self._advertised())
+        self.waiting_for(self._ready().with_startup_timeout(120))
+
+    def _ready(self) -> WaitStrategy:
+        return KafkaMetadataWaitStrategy(self.get_bootstrap_server())
 
     def get_bootstrap_server(self) -> str:
         # The engine's host, whatever the connection mode: the address is needed before
@@ -129,6 +151,215 @@ class StreamMLKafkaContainer(DockerContainer):
                     self._container = None
                 self._use_port(free_port())
         raise AssertionError("unreachable")
+
+
+class KafkaClusterNode(StreamMLKafkaContainer):
+    """One node (broker and controller) of a :class:`KafkaCluster`. Clients on the host use
+    EXTERNAL, published on the same port number; the nodes reach each other on their
+    network by container name, over INTERNAL and CONTROLLER."""
+
+    client_listener = "EXTERNAL"
+
+    def __init__(self, image: str, node_id: int, names: list[str], cluster_id: str) -> None:
+        self.node_id = node_id
+        self.name = names[node_id - 1]
+        super().__init__(image)
+        self.with_name(self.name)
+        voters = ",".join(f"{i}@{name}:{KAFKA_CONTROLLER_PORT}" for i, name in enumerate(names, 1))
+        replicas = str(min(len(names), 3))
+        in_sync = str(max(1, min(len(names) - 1, 2)))
+        self.with_env("CLUSTER_ID", cluster_id)
+        self.with_envs(
+            KAFKA_NODE_ID=str(node_id),
+            KAFKA_CONTROLLER_QUORUM_VOTERS=voters,
+            KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=(
+                "EXTERNAL:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+            ),
+            KAFKA_INTER_BROKER_LISTENER_NAME="INTERNAL",
+            KAFKA_DEFAULT_REPLICATION_FACTOR=replicas,
+            KAFKA_MIN_INSYNC_REPLICAS=in_sync,
+            KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR=replicas,
+            KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR=replicas,
+            KAFKA_TRANSACTION_STATE_LOG_MIN_ISR=in_sync,
+            KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR=replicas,
+            KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR=in_sync,
+        )
+
+    def _listeners(self) -> dict[str, str]:
+        return {**super()._listeners(), "INTERNAL": f"INTERNAL://:{KAFKA_INTERNAL_PORT}"}
+
+    def _advertised(self) -> str:
+        return f"{super()._advertised()},INTERNAL://{self.name}:{KAFKA_INTERNAL_PORT}"
+
+
+class KafkaCluster:
+    """``size`` KRaft nodes (each a broker and a voter of the controller quorum) on a
+    container network of their own; internal topics are replicated on up to three nodes
+    with ``min.insync.replicas`` two (one for a single node). Nodes can be killed, stopped
+    and started again; their data stays in their containers."""
+
+    def __init__(self, image: str, size: int = 3) -> None:
+        self.network = Network()
+        unique = uuid.uuid4().hex[:8]
+        names = [f"streamml-kafka-{unique}-{i}" for i in range(1, size + 1)]
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
+        cluster_id = "A" + cluster_id[1:] if cluster_id.startswith("-") else cluster_id
+        self.nodes = {
+            i: KafkaClusterNode(image, i, names, cluster_id).with_network(self.network)
+            for i in range(1, size + 1)
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.get_bootstrap_server() for node in self.nodes.values())
+
+    def __enter__(self) -> KafkaCluster:
+        self.network.create()
+        # A node answers once a quorum of controllers is up: start them all at once.
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            for future in [pool.submit(node.start) for node in self.nodes.values()]:
+                future.result()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for node in self.nodes.values():
+            try:
+                node.stop()
+            except Exception as error:  # cleanup goes on with the other nodes
+                logger.warning("stopping %s: %s", node.name, error)
+        self.network.remove()
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL the node's process (its container stays, with its data)."""
+        self.nodes[node_id].get_wrapped_container().kill()
+
+    def stop(self, node_id: int) -> None:
+        """Shut the node down cleanly (SIGTERM)."""
+        self.nodes[node_id].get_wrapped_container().stop(timeout=30)
+
+    def start(self, node_id: int, timeout: float = 120) -> None:
+        """Start a killed or stopped node again; returns once it answers."""
+        node = self.nodes[node_id]
+        node.get_wrapped_container().start()
+        deadline = time.monotonic() + timeout
+        while not broker_answers(node.get_bootstrap_server()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{node.name} did not come back within {timeout} s")
+            time.sleep(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Certificates:
+    """A certificate authority and a server certificate it signed, as PEM files in one
+    directory: ``ca.pem`` (what clients trust) and ``server.pem`` (the unencrypted PKCS#8
+    key and the chain, Kafka's PEM key store)."""
+
+    directory: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "ca.pem"
+
+    @property
+    def server(self) -> Path:
+        return self.directory / "server.pem"
+
+    @classmethod
+    def create(cls, directory: Path, hosts: tuple[str, ...] = ("localhost",)) -> Certificates:
+        """New keys, valid for a day, for ``hosts`` and 127.0.0.1."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        now = datetime.now(UTC)
+
+        def certificate(
+            subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name
+        ) -> x509.CertificateBuilder:
+            return (
+                x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                .issuer_name(issuer)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - timedelta(minutes=5))
+                .not_valid_after(now + timedelta(days=1))
+            )
+
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "streamml test CA")])
+        ca_cert = (
+            certificate("streamml test CA", ca_key, ca_name)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        names: list[x509.GeneralName] = [x509.DNSName(h) for h in hosts]
+        names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+        cert = (
+            certificate(hosts[0], key, ca_name)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        pem = serialization.Encoding.PEM
+        result = cls(directory)
+        result.ca.write_bytes(ca_cert.public_bytes(pem))
+        result.server.write_bytes(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            + cert.public_bytes(pem)
+            + ca_cert.public_bytes(pem)
+        )
+        return result
+
+
+class SecureKafkaContainer(StreamMLKafkaContainer):
+    """One node whose only client listener is SASL_SSL with SCRAM-SHA-512: TLS with the
+    server certificate of ``certificates``, and the ``users`` (name: password) created when
+    its storage is formatted. The broker talks to itself as the first of them."""
+
+    client_listener = "SASL_SSL"
+    SECRETS = "/etc/kafka/secrets"
+
+    def __init__(self, image: str, certificates: Certificates, users: dict[str, str]) -> None:
+        self.certificates = certificates
+        self.users = users
+        super().__init__(image)
+        broker_user, broker_password = next(iter(users.items()))
+        self.with_volume_mapping(str(certificates.directory), self.SECRETS, "ro")
+        self.with_env(
+            "SCRAM_USERS",
+            "\n".join(f"SCRAM-SHA-512=[name={u},password={p}]" for u, p in users.items()),
+        )
+        self.with_envs(
+            KAFKA_LISTENER_SECURITY_PROTOCOL_MAP="SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            KAFKA_INTER_BROKER_LISTENER_NAME="SASL_SSL",
+            KAFKA_SASL_ENABLED_MECHANISMS="SCRAM-SHA-512",
+            KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL="SCRAM-SHA-512",
+            KAFKA_LISTENER_NAME_SASL___SSL_SCRAM__SHA__512_SASL_JAAS_CONFIG=(
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{broker_user}" password="{broker_password}";'
+            ),
+            KAFKA_SSL_KEYSTORE_TYPE="PEM",
+            KAFKA_SSL_KEYSTORE_LOCATION=f"{self.SECRETS}/{certificates.server.name}",
+            KAFKA_SSL_TRUSTSTORE_TYPE="PEM",
+            KAFKA_SSL_TRUSTSTORE_LOCATION=f"{self.SECRETS}/{certificates.ca.name}",
+        )
+
+    def client_config(self, user: str) -> dict[str, str]:
+        """librdkafka properties to connect as ``user``."""
+        return {
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": user,
+            "sasl.password": self.users[user],
+            "ssl.ca.location": str(self.certificates.ca),
+        }
+
+    def _ready(self) -> WaitStrategy:
+        first = next(iter(self.users))
+        return KafkaMetadataWaitStrategy(self.get_bootstrap_server(), **self.client_config(first))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@
 # (KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://127.0.0.1:19092 sets advertised.listeners).
 # KAFKA_HEAP_OPTS, KAFKA_JVM_PERFORMANCE_OPTS and KAFKA_OPTS go to the JVM instead.
 # CLUSTER_ID names the cluster (random when unset; nodes of one cluster must share it).
+# SCRAM_USERS adds SCRAM credentials when the storage is formatted, one per line, in
+# StorageTool's form: SCRAM-SHA-512=[name=alice,password=...].
 #
 # Storage is formatted on first start only (--ignore-formatted): with --standalone when the
 # node is a controller of a dynamic quorum, plainly when controller.quorum.voters is given.
@@ -63,7 +65,10 @@ mkdir -p "$(dirname "$config")"
 for key in "${!props[@]}"; do
     printf '%s=%s\n' "$key" "${props[$key]}"
 done | sort >"$config"
-echo "entrypoint: server.properties" && sed 's/^/  /' "$config"
+# Passwords (JAAS configs, *.password) are not echoed.
+echo "entrypoint: server.properties"
+sed -E -e 's/(password[^=]*=).*/\1********/' -e 's/(jaas\.config=).*/\1********/' \
+    -e 's/^/  /' "$config"
 
 format_args=()
 if [[ -n "${props[controller.quorum.voters]:-}" ]]; then
@@ -75,6 +80,9 @@ fi
 # they read as options).
 cluster_id="${CLUSTER_ID:-$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c 1-22)}"
 [[ "$cluster_id" == -* ]] && cluster_id="A${cluster_id:1}"
+while IFS= read -r credential; do
+    if [[ -n "$credential" ]]; then format_args+=(--add-scram "$credential"); fi
+done <<<"${SCRAM_USERS:-}"
 
 classpath="$home/libs/*"
 heap_opts="${KAFKA_HEAP_OPTS:--Xms512m -Xmx512m}"

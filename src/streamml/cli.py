@@ -28,14 +28,15 @@ LAYERS = "streamml.config-layers"
     "overrides",
     multiple=True,
     metavar="NAME=VALUE",
-    help="Override one setting (repeatable); wins over the file and the environment.",
+    help="Override one setting, not a secret (repeatable); wins over file and environment.",
 )
 @click.pass_context
 def main(
     ctx: click.Context, verbose: bool, config_file: Path | None, overrides: tuple[str, ...]
 ) -> None:
-    """streamml: streaming ML on Kafka. Settings: defaults, then --config FILE, then
-    STREAMML_* environment variables, then --set NAME=VALUE."""
+    """streamml: streaming ML on Kafka. Settings: defaults, then --config FILE, then files
+    in STREAMML_SECRETS_DIR, then STREAMML_* environment variables, then --set NAME=VALUE.
+    Secrets come only from the environment or STREAMML_SECRETS_DIR."""
     from streamml.config import load_settings, parse_flags
 
     logging.basicConfig(

@@ -1,13 +1,18 @@
-"""Where settings come from: embedded defaults, then a TOML file, then ``STREAMML_*``
-environment variables, then command-line flags (``--set name=value``), each layer
-overriding the one before. Only the command line calls this (the edge); the result is one
-frozen :class:`~streamml.settings.Settings`.
+"""Where settings come from: embedded defaults, then a TOML file, then the files of a
+secrets directory, then ``STREAMML_*`` environment variables, then command-line flags
+(``--set name=value``), each layer overriding the one before. Only the command line calls
+this (the edge); the result is one frozen :class:`~streamml.settings.Settings`.
 
 A TOML file holds setting names, flat or grouped in tables whose name is their first
 word (``[kafka] bootstrap_servers = ...`` is ``kafka_bootstrap_servers``); tables named
 after a setting that is itself a mapping (``[emotion_tasks.emotion6]``) stay whole.
 An unknown name, a malformed file or an invalid value fails with one line that names the
 setting and where its value came from.
+
+Secrets (the settings typed ``SecretStr``) come only from the environment or from
+``STREAMML_SECRETS_DIR`` (one file per setting, named like its variable, as Docker and
+Kubernetes mount them): a secret in the TOML file (files get committed) or in ``--set``
+(command lines are visible to every user) is refused. See docs/adr/0017.
 """
 
 from __future__ import annotations
@@ -31,23 +36,34 @@ logger = logging.getLogger(__name__)
 
 ENV_PREFIX = "STREAMML_"
 CONFIG_FILE_ENV = "STREAMML_CONFIG_FILE"
+SECRETS_DIR_ENV = "STREAMML_SECRETS_DIR"
 MASK = "********"
+SECRETS = frozenset(
+    name
+    for name, info in Settings.model_fields.items()
+    if info.annotation in (SecretStr, SecretStr | None)
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Layers:
-    """The values each layer gives (file, flags); the environment is read by pydantic."""
+    """The values each layer gives (file, secrets, flags); the environment is read by
+    pydantic."""
 
     file: Path | None = None
     file_values: dict[str, Any] = field(default_factory=dict)
     flags: dict[str, Any] = field(default_factory=dict)
+    secrets_dir: Path | None = None
+    secrets: dict[str, SecretStr] = field(default_factory=dict)
 
     def source(self, name: str, environ: Mapping[str, str]) -> str:
         """Where the effective value of setting ``name`` comes from."""
         if name in self.flags:
             return f"--set {name}"
-        if f"{ENV_PREFIX}{name.upper()}" in environ:
-            return f"{ENV_PREFIX}{name.upper()}"
+        if _variable(name) in environ:
+            return _variable(name)
+        if name in self.secrets and self.secrets_dir is not None:
+            return f"{self.secrets_dir / _variable(name)}"
         if name in self.file_values:
             return f"{self.file}"
         return "default"
@@ -81,6 +97,47 @@ def read_config_file(path: Path) -> dict[str, Any]:
             f"configuration file {path}: unknown setting {unknown[0]!r}"
             + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
         )
+    secrets = sorted(SECRETS & set(values))
+    if secrets:
+        raise ConfigurationError(
+            f"configuration file {path}: {secrets[0]} is a secret and configuration files "
+            f"get committed; {_elsewhere(secrets[0])}"
+        )
+    return values
+
+
+def read_secrets_dir(path: Path) -> dict[str, SecretStr]:
+    """The secret settings a directory gives: one file per setting, named like its
+    variable, holding the value (one trailing newline dropped). Other files are warned
+    about and ignored; so are files of settings that are not secrets (they belong in the
+    environment or the TOML file).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "STREAMML_KAFKA_SASL_PASSWORD").write_text("s3cret\\n")
+    >>> secrets = read_secrets_dir(d)
+    >>> secrets["kafka_sasl_password"].get_secret_value()
+    's3cret'
+    """
+    if not path.is_dir():
+        problem = "not a directory" if path.exists() else "no such directory"
+        raise ConfigurationError(f"{SECRETS_DIR_ENV}={path}: {problem}")
+    by_variable = {_variable(name): name for name in Settings.model_fields}
+    values: dict[str, SecretStr] = {}
+    for entry in sorted(path.iterdir()):
+        if entry.name.startswith("."):
+            continue  # Kubernetes' ..data links to the current version of the files
+        name = by_variable.get(entry.name, "")
+        if name not in SECRETS:
+            why = "not a secret setting" if name else "not a streamml setting"
+            logger.warning("%s is %s; ignored", entry, why)
+            continue
+        try:
+            values[name] = SecretStr(entry.read_text(encoding="utf-8").removesuffix("\n"))
+        except OSError as error:
+            raise ConfigurationError(f"secrets file {entry}: {error.strerror}") from None
+        except UnicodeDecodeError:  # its message would show bytes of the secret
+            raise ConfigurationError(f"secrets file {entry}: not UTF-8 text") from None
     return values
 
 
@@ -98,6 +155,11 @@ def parse_flags(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
             raise ConfigurationError(f"--set {pair!r}: expected name=value")
         if name not in Settings.model_fields:
             raise ConfigurationError(f"--set {pair!r}: unknown setting {name!r}")
+        if name in SECRETS:  # the pair itself is not shown: it holds the secret
+            raise ConfigurationError(
+                f"--set {name}: a secret on the command line is visible to every user "
+                f"(ps); {_elsewhere(name)}"
+            )
         try:
             flags[name] = json.loads(text)
         except json.JSONDecodeError:
@@ -109,16 +171,24 @@ def load_settings(
     file: Path | None = None, flags: dict[str, Any] | None = None
 ) -> tuple[Settings, Layers]:
     """The effective settings and the layers they came from. ``file`` defaults to
-    ``STREAMML_CONFIG_FILE``."""
+    ``STREAMML_CONFIG_FILE``; secrets files are read from ``STREAMML_SECRETS_DIR``."""
     if file is None and os.environ.get(CONFIG_FILE_ENV):
         file = Path(os.environ[CONFIG_FILE_ENV])
-    layers = Layers(file, read_config_file(file) if file else {}, dict(flags or {}))
+    secrets_dir = Path(os.environ[SECRETS_DIR_ENV]) if os.environ.get(SECRETS_DIR_ENV) else None
+    layers = Layers(
+        file,
+        read_config_file(file) if file else {},
+        dict(flags or {}),
+        secrets_dir,
+        read_secrets_dir(secrets_dir) if secrets_dir else {},
+    )
     for name in unknown_variables(os.environ):
         logger.warning("%s is not a streamml setting; ignored", name)
     try:
         from_env = Settings()  # defaults plus the environment, parsed by pydantic
         env_values = {name: getattr(from_env, name) for name in from_env.model_fields_set}
-        return Settings(**{**layers.file_values, **env_values, **layers.flags}), layers
+        values = {**layers.file_values, **layers.secrets, **env_values, **layers.flags}
+        return Settings(**values), layers
     except PydanticValidationError as error:
         raise ConfigurationError(describe(error, layers, dict(os.environ))) from None
 
@@ -129,13 +199,13 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     >>> unknown_variables({"STREAMML_APP_ID": "x", "STREAMML_APPID": "y", "HOME": "/"})
     ['STREAMML_APPID']
     """
-    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    known = {_variable(name) for name in Settings.model_fields}
+    known |= {CONFIG_FILE_ENV, SECRETS_DIR_ENV}
     return sorted(
         name
         for name in environ
         if name.startswith(ENV_PREFIX)
         and name not in known
-        and name != CONFIG_FILE_ENV
         and not name.startswith(f"{ENV_PREFIX}TEST_")
     )
 
@@ -146,8 +216,7 @@ def describe(error: PydanticValidationError, layers: Layers, environ: Mapping[st
     first = problems[0]
     name = str(first["loc"][0]) if first["loc"] else ""
     if name in Settings.model_fields:
-        secret = Settings.model_fields[name].annotation in (SecretStr, SecretStr | None)
-        shown = MASK if secret else repr(first.get("input"))
+        shown = MASK if name in SECRETS else repr(first.get("input"))
         where = layers.source(name, environ)
         line = f"invalid setting {name} = {shown} (from {where}): {first['msg']}"
     else:
@@ -164,6 +233,16 @@ def show(settings: Settings, layers: Layers, environ: Mapping[str, str]) -> str:
         value = getattr(settings, name)
         lines.append(f"{name} = {_render(value)}  # {layers.source(name, environ)}")
     return "\n".join(lines)
+
+
+def _variable(name: str) -> str:
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
+def _elsewhere(secret: str) -> str:
+    """Where a secret may be given instead."""
+    variable = _variable(secret)
+    return f"give it in the environment ({variable}) or in a file {variable} in {SECRETS_DIR_ENV}"
 
 
 def _render(value: Any) -> str:

@@ -7,6 +7,7 @@ lake sink alone (beside any other role when a lake is set).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 import threading
@@ -29,6 +30,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     With ``STREAMML_LAKE_URL`` set (and the sink enabled), the lake sink runs beside it;
     role ``sink`` runs only the sink.
     """
+    # A crash in native code (librdkafka, the compiled models) leaves every thread's
+    # Python stack on stderr instead of nothing.
+    faulthandler.enable()
     ensure_topics(settings)
     observe(settings)
     if settings.role == "sink":

@@ -8,7 +8,6 @@ import re
 import signal
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,40 +22,14 @@ from streamml.produce import replay
 from streamml.records import Prediction, Transaction
 from streamml.settings import Settings
 from streamml.snapshots import verify
-from tests.integration.worker_process import read_topics, start_worker, wait_until_ready
+from tests.integration.worker_process import (
+    predictions_of,
+    read_topics,
+    start_worker,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def predictions_of(settings: Settings, ids: set[str], read_committed: bool) -> Counter[str]:
-    """Predictions per event id, read until every one of ``ids`` has one (or 300 s)."""
-    topic = settings.topics.fraud_predictions
-    consumer = Consumer(
-        {
-            **settings.kafka_client_config(),
-            "group.id": f"{settings.topic_prefix}faults-{time.monotonic_ns()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed" if read_committed else "read_uncommitted",
-        }
-    )
-    consumer.subscribe([topic])
-    counts: Counter[str] = Counter()
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline and not ids <= counts.keys():
-            for message in consumer.consume(5000, timeout=1.0):
-                if message.error() is None and message.value() is not None:
-                    counts[decode_record(Prediction, message.value() or b"").event_id] += 1
-        # A moment more: a duplicate may still be on its way.
-        end = time.monotonic() + 3
-        while time.monotonic() < end:
-            for message in consumer.consume(5000, timeout=0.5):
-                if message.error() is None and message.value() is not None:
-                    counts[decode_record(Prediction, message.value() or b"").event_id] += 1
-    finally:
-        consumer.close()
-    return counts
 
 
 @pytest.mark.parametrize("exactly_once", [False, True], ids=["at-least-once", "exactly-once"])
