@@ -21,9 +21,10 @@ from confluent_kafka import Producer
 from pydantic import SecretStr
 
 from streamml.admin import ensure_topics
+from streamml.contracts import decode_record
 from streamml.datasets import SourceOptions, get_source
 from streamml.produce import replay
-from streamml.records import Transaction
+from streamml.records import Prediction, Transaction
 from streamml.settings import Settings
 from streamml.snapshots import Snapshot, sign
 from tests.containers import Certificates, S3Endpoint, SecureKafkaContainer, broker_answers
@@ -31,6 +32,7 @@ from tests.integration.worker_process import (
     listening_addresses,
     metrics_url,
     predictions_of,
+    read_topics,
     start_worker,
     wait_until_ready,
 )
@@ -62,6 +64,19 @@ def forged_snapshot(marker: Path) -> bytes:
     return sign(snapshot, b"not-the-signing-key")
 
 
+def assert_only_users_get_in(kafka: SecureKafkaContainer) -> None:
+    """A user gets in; without credentials, with a wrong password, or without trusting the
+    broker's certificate authority, nobody does."""
+    bootstrap = kafka.get_bootstrap_server()
+    as_streamml = kafka.client_config("streamml")
+    assert broker_answers(bootstrap, 10, **as_streamml)
+    assert not broker_answers(bootstrap, 5)
+    assert not broker_answers(bootstrap, 5, **{"security.protocol": "SSL"})
+    assert not broker_answers(bootstrap, 5, **{**as_streamml, "sasl.password": "guess"})
+    untrusted = {k: v for k, v in as_streamml.items() if k != "ssl.ca.location"}
+    assert not broker_answers(bootstrap, 5, **untrusted)
+
+
 def test_a_worker_on_tls_and_scram_runs_and_keeps_its_secrets(
     kafka_image: str,
     settings_factory: Callable[..., Settings],
@@ -73,16 +88,7 @@ def test_a_worker_on_tls_and_scram_runs_and_keeps_its_secrets(
     signing_key = secrets.token_hex(16)
     with SecureKafkaContainer(kafka_image, certificates, users) as kafka:
         bootstrap = kafka.get_bootstrap_server()
-        # Without credentials, with a wrong password, or without trusting the broker's
-        # certificate authority, nobody gets in.
-        as_streamml = kafka.client_config("streamml")
-        assert broker_answers(bootstrap, 10, **as_streamml)
-        assert not broker_answers(bootstrap, 5)
-        assert not broker_answers(bootstrap, 5, **{"security.protocol": "SSL"})
-        assert not broker_answers(bootstrap, 5, **{**as_streamml, "sasl.password": "guess"})
-        untrusted = {k: v for k, v in as_streamml.items() if k != "ssl.ca.location"}
-        assert not broker_answers(bootstrap, 5, **untrusted)
-
+        assert_only_users_get_in(kafka)
         settings = settings_factory(
             kafka_bootstrap_servers=bootstrap,
             kafka_security_protocol="SASL_SSL",
@@ -129,6 +135,11 @@ def test_a_worker_on_tls_and_scram_runs_and_keeps_its_secrets(
             assert producer.flush(30) == 0
             producing.join(120)
             counts = predictions_of(settings, ids, read_committed=False)
+            topic = settings.topics.fraud_predictions
+            served = {
+                decode_record(Prediction, raw).model_version
+                for raw in read_topics(settings, [topic], lambda c: False, timeout=5)[topic]
+            }
             base = metrics_url(log)
             pages = [urllib.request.urlopen(f"{base}{p}", timeout=10).read() for p in PAGES]
             listening = listening_addresses(worker.pid)
@@ -139,7 +150,7 @@ def test_a_worker_on_tls_and_scram_runs_and_keeps_its_secrets(
     assert stopped == 0, text[-3000:]
     assert ids <= counts.keys(), f"{len(ids - counts.keys())} transactions without prediction"
     assert "refused the snapshot" in text and not marker.exists()
-    assert "fraud-v1000000" not in text
+    assert "fraud-v1000000" not in served, "the forged model was served"
     # Every socket the worker listens on (metrics and health) is on loopback.
     assert listening and {host for host, _ in listening} <= LOOPBACK, listening
     # No secret in any line the worker logged at DEBUG, nor in what it serves over HTTP.
