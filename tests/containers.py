@@ -75,7 +75,7 @@ class KafkaMetadataWaitStrategy(WaitStrategy):
 
     def wait_until_ready(self, container: WaitStrategyTarget) -> None:
         deadline = time.monotonic() + self._startup_timeout
-        while not broker_answers(self.bootstrap, **self.client):
+        while not broker_answers(self.bootstrap, 2.0, **self.client):
             container.reload()
             if container.status in {"exited", "dead"}:
                 stdout, stderr = container.get_logs()

@@ -119,7 +119,12 @@ class Health:
 
 class LagMonitor(threading.Thread):
     """Every ``interval`` seconds, each group's lag per partition of its topics: gauges
-    and :class:`Health`. Broker errors are logged and retried at the next round."""
+    and :class:`Health`. Broker errors are logged and retried at the next round.
+
+    It reads through one consumer per group that never joins it (``committed()`` and
+    watermarks), not through the Admin API: librdkafka 2.16's admin requests abort the
+    process (``rd_kafka_enq_once_del_source_return`` assertion) when they time out while
+    the broker is away, which an outage test caught."""
 
     def __init__(
         self,
@@ -127,51 +132,69 @@ class LagMonitor(threading.Thread):
         groups: dict[str, list[str]],
         health: Health,
         interval: float,
+        timeout: float = 10.0,
     ) -> None:
         super().__init__(name="lag-monitor", daemon=True)
-        from confluent_kafka.admin import AdminClient
-
-        self.admin = AdminClient(dict(client_config))
+        self.client_config = dict(client_config)
         self.groups = groups
         self.health = health
         self.interval = interval
+        self.timeout = timeout
         self.stopping = threading.Event()
+        self._readers: dict[str, Any] = {}
 
     def run(self) -> None:
-        while not self.stopping.wait(self.interval):
-            for group, topics in self.groups.items():
-                try:
-                    self.measure(group, topics)
-                except Exception as error:  # the broker is away: try again next round
-                    logger.warning("lag of group %s not measured: %s", group, error)
+        try:
+            while not self.stopping.wait(self.interval):
+                for group, topics in self.groups.items():
+                    try:
+                        self.measure(group, topics)
+                    except Exception as error:  # the broker is away: try again next round
+                        logger.warning("lag of group %s not measured: %s", group, error)
+        finally:
+            for reader in self._readers.values():
+                reader.close()
 
     def measure(self, group: str, topics: list[str]) -> dict[Partition, int]:
         """The lag of ``group`` on every partition of ``topics`` it has committed on."""
-        from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-        from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
+        from confluent_kafka import TopicPartition
 
-        request = [ConsumerGroupTopicPartitions(group)]
-        result = self.admin.list_consumer_group_offsets(request)[group].result()
-        committed = {
-            (tp.topic, tp.partition): tp.offset
-            for tp in result.topic_partitions
-            if tp.topic in topics and tp.offset >= 0
-        }
-        if not committed:
+        reader = self._reader(group)
+        metadata = reader.list_topics(timeout=self.timeout).topics
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            if topic in metadata and metadata[topic].error is None
+            for p in sorted(metadata[topic].partitions)
+        ]
+        if not partitions:
             return {}
-        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        specs = {TopicPartition(t, p): latest for t, p in committed}
-        ends = {
-            (tp.topic, tp.partition): future.result().offset
-            for tp, future in self.admin.list_offsets(specs).items()
-        }
         lags = {}
-        for (topic, partition), offset in committed.items():
-            lag = max(0, ends[(topic, partition)] - offset)
-            lags[(topic, partition)] = lag
-            LAG.labels(group, topic, str(partition)).set(lag)
-            self.health.observe(group, topic, partition, offset, lag)
+        for tp in reader.committed(partitions, timeout=self.timeout):
+            if tp.error is not None or tp.offset < 0:
+                continue  # nothing committed there yet
+            where = TopicPartition(tp.topic, tp.partition)
+            _, end = reader.get_watermark_offsets(where, timeout=self.timeout, cached=False)
+            lag = max(0, end - tp.offset)
+            lags[(tp.topic, tp.partition)] = lag
+            LAG.labels(group, tp.topic, str(tp.partition)).set(lag)
+            self.health.observe(group, tp.topic, tp.partition, tp.offset, lag)
         return lags
+
+    def _reader(self, group: str) -> Any:
+        """A consumer of ``group`` that reads its offsets and never subscribes."""
+        if group not in self._readers:
+            from confluent_kafka import Consumer
+
+            self._readers[group] = Consumer(
+                {
+                    **self.client_config,
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    "client.id": f"streamml-lag-{group}",
+                }
+            )
+        return self._readers[group]
 
 
 class _Handler(BaseHTTPRequestHandler):

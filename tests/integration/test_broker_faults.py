@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from streamml.admin import ensure_topics
 from streamml.datasets import SourceOptions, get_source
-from streamml.produce import replay
+from streamml.produce import ReplaySummary, replay
 from streamml.records import Transaction
 from streamml.settings import Settings
 from tests.containers import KafkaCluster
@@ -49,8 +49,12 @@ class Run:
         self.log = tmp_path / "worker.log"
         self.worker = start_worker(settings, self.log)
         wait_until_ready(self.log, self.worker, timeout=180)
+        self.replayed: list[ReplaySummary] = []
+        # The replay's producer waits out the fault too (its flush up to 5 min).
         self.producing = threading.Thread(
-            target=replay, args=(settings, records), kwargs={"rate": RATE, "progress": False}
+            target=lambda: self.replayed.append(
+                replay(settings, records, rate=RATE, progress=False, flush_timeout=300)
+            )
         )
         self.producing.start()
 
@@ -63,7 +67,8 @@ class Run:
     def finish(self) -> Counter[str]:
         """Predictions per transaction once the replay is done; the worker must still be
         the one started (it recovered by itself) and stop cleanly."""
-        self.producing.join(300)
+        self.producing.join(330)
+        assert self.replayed and not self.replayed[0].failed, self.replayed
         counts = predictions_of(self.settings, self.ids, read_committed=False)
         tail = self.log.read_text(errors="replace")[-3000:]
         assert self.worker.poll() is None, f"the worker exited:\n{tail}"
@@ -74,7 +79,7 @@ class Run:
     def stop(self) -> None:
         if self.worker.poll() is None:
             self.worker.kill()
-        self.producing.join(300)
+        self.producing.join(330)
 
     def report(self, fault: str, counts: Counter[str]) -> None:
         missing = self.ids - set(counts)

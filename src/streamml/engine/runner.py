@@ -49,6 +49,12 @@ READY = "engine ready"
 
 Handle = Callable[[bytes | None, Origin, bytes | None], list[Output]]
 
+DELIVERY_TIMEOUT = 120.0
+"""Seconds an output may wait for the broker (an outage, a leader election) before the
+producer gives up on it (``message.timeout.ms``, at-least-once) and the worker stops
+uncommitted. Under the consumer's ``max.poll.interval.ms`` (300 s): the group keeps the
+scorer while it waits."""
+
 PRODUCER_TUNING: dict[str, Any] = {
     "acks": "all",
     "enable.idempotence": True,
@@ -295,10 +301,12 @@ class StreamEngine:
         self._positions.clear()
 
     def _flush(self) -> None:
+        """Until every output is acknowledged or the producer gave up on one."""
         assert self._producer is not None
-        left = self._producer.flush(60)
+        wait = DELIVERY_TIMEOUT + 5
+        left = self._producer.flush(wait)
         if left or self._failures:
-            reasons = "; ".join(self._failures[:5]) or f"{left} records still unsent after 60 s"
+            reasons = "; ".join(self._failures[:5]) or f"{left} records unsent after {wait:.0f} s"
             raise StateError(f"outputs not delivered, offsets not committed: {reasons}")
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
@@ -398,6 +406,8 @@ class StreamEngine:
             # process's open transaction blocks read_committed readers until it times out.
             config["transactional.id"] = f"{self.options.group}-{uuid.uuid4().hex[:12]}"
             config["transaction.timeout.ms"] = 15_000
+        else:
+            config["message.timeout.ms"] = int(DELIVERY_TIMEOUT * 1000)
         return config
 
 
