@@ -27,7 +27,7 @@ from streamml.produce import replay
 from streamml.records import Prediction, Transaction
 from streamml.settings import Settings
 from streamml.snapshots import Snapshot, sign
-from tests.containers import Certificates, S3Endpoint, SecureKafkaContainer, broker_answers
+from tests.containers import S3Endpoint, broker_answers
 from tests.integration.worker_process import (
     listening_addresses,
     metrics_url,
@@ -36,6 +36,7 @@ from tests.integration.worker_process import (
     start_worker,
     wait_until_ready,
 )
+from tests.secure_kafka import Certificates, SecureKafkaContainer
 
 pytestmark = pytest.mark.integration
 
