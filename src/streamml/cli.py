@@ -124,6 +124,7 @@ def config_show(ctx: click.Context) -> None:
 
 
 def _register() -> None:
+    from streamml.bootstrap.cli import bootstrap
     from streamml.evaluate.cli import evaluate
     from streamml.features.cli import features
     from streamml.registry_cli import models
@@ -138,6 +139,7 @@ def _register() -> None:
     main.add_command(features)
     main.add_command(models)
     main.add_command(report)
+    main.add_command(bootstrap)
 
 
 _register()

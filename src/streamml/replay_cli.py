@@ -116,6 +116,12 @@ def _settings(ctx: click.Context) -> Settings:
 )
 @click.option("--label-delay-days", type=click.FloatRange(min=0), default=7.0, show_default=True)
 @click.option("--no-labels", is_flag=True, help="Events only: no ground truth is sent.")
+@click.option(
+    "--with-earlier-labels",
+    is_flag=True,
+    help="fraud: also send the labels of transactions before --from that fall due from "
+    "--from on (the live continuation of `streamml bootstrap --until FROM`).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Generator seed.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--create-topics/--no-create-topics", default=True, show_default=True)
@@ -134,6 +140,7 @@ def produce(
     fmt: WireFormat | None,
     label_delay_days: float,
     no_labels: bool,
+    with_earlier_labels: bool,
     seed: int,
     no_progress: bool,
     create_topics: bool,
@@ -156,6 +163,7 @@ def produce(
         label_delay=timedelta(days=label_delay_days),
         seed=seed,
         customers=customers,
+        earlier_labels=with_earlier_labels,
     )
     data = get_source(name, settings, options)
     if create_topics:

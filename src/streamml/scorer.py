@@ -24,12 +24,27 @@ from streamml.models.fraud import fraud_model
 from streamml.process import TextStage
 from streamml.registry import ModelRegistry, RegistryFollower, ServingPolicy
 from streamml.score import EmotionScorer, FraudScorer
-from streamml.settings import Settings
+from streamml.settings import Settings, Topics
 from streamml.snapshots import Snapshot
 
 logger = logging.getLogger(__name__)
 
 TABLES = ("fraud-customers", "fraud-sessions", "fraud-terminals")
+
+
+def changelog_of(app_id: str, table: str) -> str:
+    """The compacted topic holding ``table``'s state for scorers of group ``app_id``."""
+    return f"{app_id}-{table}-changelog"
+
+
+def table_sources(topics: Topics) -> dict[str, str]:
+    """Each table and the input topic whose partitions it follows: a key's state lives in
+    the partition its records are keyed to (cards by customer, terminals by terminal)."""
+    return {
+        "fraud-customers": topics.transactions,
+        "fraud-sessions": topics.transactions,
+        "fraud-terminals": topics.fraud_enriched,
+    }
 
 
 class Scorer:
@@ -39,7 +54,7 @@ class Scorer:
         self.settings = settings
         topics, emitter = settings.topics, Emitter(settings.topics, settings.output_format)
         tables = {
-            name: ChangelogTable(name, f"{settings.app_id}-{name}-changelog") for name in TABLES
+            name: ChangelogTable(name, changelog_of(settings.app_id, name)) for name in TABLES
         }
         customers_t, sessions_t, terminals_t = (tables[name] for name in TABLES)
         self.fraud = FraudScorer(fraud_model())

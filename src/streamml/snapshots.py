@@ -44,6 +44,9 @@ class Snapshot:
     metrics: dict[str, float] = field(default_factory=dict)
     libraries: dict[str, str] = field(default_factory=dict)
     encoding: str = ENCODING
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """What the model learned from, when it was not the trainer's stream (a bootstrap
+    from history: source, data span, rows, cut-off); signed with the rest."""
 
     @property
     def name(self) -> str:
@@ -71,7 +74,15 @@ def encode_model(model: Any) -> bytes:
     return zlib.compress(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
 
-def take(task: str, version: int, examples: int, model: Any, metrics: dict[str, float]) -> Snapshot:
+def take(
+    task: str,
+    version: int,
+    examples: int,
+    model: Any,
+    metrics: dict[str, float],
+    *,
+    provenance: dict[str, Any] | None = None,
+) -> Snapshot:
     """Snapshot ``model`` as it is now."""
     return Snapshot(
         task=task,
@@ -81,23 +92,24 @@ def take(task: str, version: int, examples: int, model: Any, metrics: dict[str, 
         model_bytes=encode_model(model),
         metrics=dict(metrics),
         libraries=library_versions(),
+        provenance=dict(provenance or {}),
     )
 
 
 def _header(snapshot: Snapshot) -> bytes:
-    return json.dumps(
-        {
-            "task": snapshot.task,
-            "version": snapshot.version,
-            "examples": snapshot.examples,
-            "created": snapshot.created.isoformat(),
-            "metrics": snapshot.metrics,
-            "libraries": snapshot.libraries,
-            "encoding": snapshot.encoding,
-            "model_sha256": hashlib.sha256(snapshot.model_bytes).hexdigest(),
-        },
-        sort_keys=True,
-    ).encode()
+    fields: dict[str, Any] = {
+        "task": snapshot.task,
+        "version": snapshot.version,
+        "examples": snapshot.examples,
+        "created": snapshot.created.isoformat(),
+        "metrics": snapshot.metrics,
+        "libraries": snapshot.libraries,
+        "encoding": snapshot.encoding,
+        "model_sha256": hashlib.sha256(snapshot.model_bytes).hexdigest(),
+    }
+    if snapshot.provenance:  # absent from older envelopes, whose signatures still verify
+        fields["provenance"] = snapshot.provenance
+    return json.dumps(fields, sort_keys=True).encode()
 
 
 def _signature(header: bytes, model_bytes: bytes, key: bytes) -> str:
@@ -157,4 +169,5 @@ def verify(data: bytes, key: bytes) -> Snapshot:
         metrics={k: float(v) for k, v in fields["metrics"].items()},
         libraries=dict(fields["libraries"]),
         encoding=str(fields.get("encoding", "pickle")),
+        provenance=dict(fields.get("provenance") or {}),
     )

@@ -34,7 +34,11 @@ FROM, TO = "2018-04-01", "2018-04-14"
 
 
 def offline_features(
-    settings: Settings, out: Path, to: str = TO, label_delay_days: float = 7.0
+    settings: Settings,
+    out: Path,
+    to: str = TO,
+    label_delay_days: float = 7.0,
+    names: tuple[str, ...] = HANDBOOK_FEATURES,
 ) -> dict[str, dict[str, float]]:
     data = settings.data_dir / "fraud_handbook_sim_raw_2018-04-01_2018-09-30.csv.gz"
     subprocess.run(
@@ -60,7 +64,7 @@ def offline_features(
     )
     with out.open() as handle:
         return {
-            row["TRANSACTION_ID"]: {name: float(row[name]) for name in HANDBOOK_FEATURES}
+            row["TRANSACTION_ID"]: {name: float(row[name]) for name in names}
             for row in csv.DictReader(handle)
         }
 

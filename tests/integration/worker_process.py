@@ -29,7 +29,21 @@ def start_worker(
     """``python -m streamml worker`` on ``settings``' broker, topics and state directory;
     ``env`` adds ``STREAMML_*`` settings; ``debug`` logs everything at DEBUG level.
     Output goes to ``log_path``."""
-    environment = {
+    environment = streamml_env(settings, **env)
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamml", *(["-v"] if debug else []), "worker"]
+            + (["--loglevel", "debug"] if debug else []),
+            stdout=log,
+            stderr=log,
+            env=environment,
+        )
+
+
+def streamml_env(settings: Settings, **env: str) -> dict[str, str]:
+    """The environment of a ``streamml`` command on ``settings``' broker, topics, app id
+    and state directory, with ``env`` on top."""
+    return {
         **os.environ,
         "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
@@ -41,14 +55,6 @@ def start_worker(
         "STREAMML_TOPIC_CONFIG": json.dumps(settings.topic_config),
         **env,
     }
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "streamml", *(["-v"] if debug else []), "worker"]
-            + (["--loglevel", "debug"] if debug else []),
-            stdout=log,
-            stderr=log,
-            env=environment,
-        )
 
 
 READY = {"scorer": ("engine ready",), "trainer": ("Worker]: Ready",)}

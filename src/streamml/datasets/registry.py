@@ -23,6 +23,7 @@ from streamml.datasets.clickstream import ClickstreamConfig, generate_clickstrea
 from streamml.datasets.synthetic import SyntheticConfig, generate_synthetic
 from streamml.datasets.timeline import record_time
 from streamml.errors import ConfigurationError
+from streamml.records import Label
 from streamml.settings import Settings
 
 
@@ -46,6 +47,9 @@ class SourceOptions:
     label_delay: timedelta = fraud_handbook.DEFAULT_LABEL_DELAY
     seed: int = 0
     customers: int | None = None
+    earlier_labels: bool = False
+    """Fraud: also the labels of transactions before ``start`` that are due from
+    ``start`` on: the live continuation of history bootstrapped up to ``start``."""
 
 
 class DataSource(Protocol):
@@ -74,6 +78,16 @@ class FraudSource:
     def records(self) -> Iterator[ReplayRecord]:
         opts = self.options
         with reading(self.path):
+            if opts.earlier_labels and opts.start is not None:
+                earlier = fraud_handbook.read_fraud_handbook(
+                    self.path,
+                    start=opts.start - opts.label_delay,
+                    end=opts.start,
+                    label_delay=opts.label_delay,
+                )
+                yield from (
+                    r for r in earlier if isinstance(r, Label) and r.label_time >= opts.start
+                )
             yield from fraud_handbook.read_fraud_handbook(
                 self.path,
                 start=opts.start,

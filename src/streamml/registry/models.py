@@ -231,6 +231,7 @@ def _meta(snapshot: Snapshot, signed: bytes) -> dict[str, Any]:
         "created": snapshot.created.isoformat(),
         "published": datetime.now(UTC).isoformat(),
         "metrics": snapshot.metrics,
+        "provenance": snapshot.provenance,
         "libraries": snapshot.libraries,
         "encoding": snapshot.encoding,
         "signature": {"algorithm": "HMAC-SHA256", "hex": json.loads(signed)["signature"]},

@@ -1,0 +1,281 @@
+"""``streamml bootstrap``: from history to a deployment ready to score as if it had run.
+
+Reads history up to a cut-off, once, then leaves (1) every card's, terminal's and
+session's feature state in the scorers' changelogs for the app id and (2) one model per
+task as a signed snapshot on the snapshot topic and in the registry. Scorers restore the
+state and serve the models from their first record; the trainer resumes from the
+snapshots. Everything is checked before anything is written, and writing twice leaves
+the same state (ADR 0018).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from streamml.bootstrap.emotion import TextHistory, learn_text_history
+from streamml.bootstrap.fraud import FraudHistory, learn_fraud_history
+from streamml.bootstrap.history import FraudColumns, TableSpan, fraud_table_records, load_table
+from streamml.bootstrap.publish import (
+    fingerprint,
+    newest_versions,
+    publish_snapshot,
+    refuse_live_group,
+    topic_partitions,
+    write_state,
+)
+from streamml.datasets import ReplayRecord
+from streamml.datasets._common import require_file
+from streamml.datasets.fraud_handbook import FILE_NAME
+from streamml.errors import ConfigurationError
+from streamml.models.emotion import emotion_model
+from streamml.models.fraud import fraud_model
+from streamml.records import Label, TextEvent
+from streamml.settings import Settings
+from streamml.snapshots import Snapshot, take
+
+logger = logging.getLogger(__name__)
+
+FRAUD_SOURCES = ("handbook", "lake", "none")
+TEXT_SOURCES = ("emotion6", "crowdflower", "lake", "none")
+STALE_AFTER = timedelta(days=1)
+"""A cut-off this long after the history's last event is refused: the state would
+claim nothing happened in between."""
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapPlan:
+    """What to read and whether to write. ``fraud`` is ``handbook``, ``lake``, ``none`` or
+    a table's path (CSV or Parquet, with ``columns``); ``texts`` names a data set,
+    ``lake`` or ``none``."""
+
+    until: datetime
+    fraud: str = "handbook"
+    texts: str = "emotion6"
+    columns: FraudColumns = field(default_factory=FraudColumns)
+    write: bool = True
+    force: bool = False
+
+
+def run_bootstrap(settings: Settings, plan: BootstrapPlan) -> dict[str, Any]:
+    """Run ``plan``; returns the report (rows, bad rows by reason, state, snapshots)."""
+    if plan.fraud == "none" and plan.texts == "none":
+        raise ConfigurationError("nothing to bootstrap: both --fraud and --texts are none")
+    if plan.write:
+        topics = settings.topics
+        topic_partitions(
+            settings, [topics.transactions, topics.fraud_enriched, topics.model_snapshots]
+        )
+        if plan.fraud != "none" and not plan.force:
+            refuse_live_group(settings)
+    began = time.monotonic()
+    report: dict[str, Any] = {"until": plan.until.isoformat(), "app_id": settings.app_id}
+    snapshots: list[Snapshot] = []
+    if plan.fraud != "none":
+        history, bad = _fraud_history(settings, plan)
+        report["fraud"] = _fraud_report(history, bad, plan)
+        snapshots.append(_fraud_snapshot(history, plan, report["fraud"]))
+        if plan.write:
+            report["fraud"]["state"] = _write_fraud_state(settings, history)
+    if plan.texts != "none":
+        texts = _text_history(settings, plan)
+        report["texts"] = _text_report(texts, plan)
+        snapshots.extend(_text_snapshots(texts, plan))
+    if plan.write:
+        newest = newest_versions(settings, [s.task for s in snapshots])
+        served = [publish_snapshot(settings, s, newest.get(s.task)) for s in snapshots]
+        report["snapshots"] = {s.task: s.name for s in served}
+    else:
+        report["snapshots"] = {s.task: "(not published: --dry-run)" for s in snapshots}
+    seconds = time.monotonic() - began
+    rows = report.get("fraud", {}).get("rows", 0) + report.get("texts", {}).get("rows", 0)
+    report["seconds"] = round(seconds, 2)
+    report["rows_per_second"] = round(rows / seconds, 1) if seconds > 0 else None
+    return report
+
+
+# -- fraud ---------------------------------------------------------------------------------
+
+
+def _fraud_history(settings: Settings, plan: BootstrapPlan) -> tuple[FraudHistory, Counter[str]]:
+    bad: Counter[str] = Counter()
+    span: TableSpan | None = None
+    records: Iterator[ReplayRecord]
+    if plan.fraud == "lake":
+        from streamml.bootstrap.lake import LakeHistory
+
+        lake = LakeHistory(settings.lake(), settings.topics)
+        lake.require([settings.topics.transactions, settings.topics.fraud_labels])
+        records = iter(lake.fraud(plan.until, bad))
+    else:
+        path = (
+            require_file(settings.data_dir, FILE_NAME)
+            if plan.fraud == "handbook"
+            else Path(plan.fraud)
+        )
+        logger.info("bootstrap: reading %s", path)
+        frame = load_table(path, plan.columns)
+        table, span = fraud_table_records(frame, plan.columns, plan.until, bad)
+        records = iter(table)
+        _check_cutoff(plan.until, span.first, span.last, str(path))
+
+    def progress(h: FraudHistory) -> None:
+        logger.info(
+            "bootstrap fraud: %d transactions and %d labels read, up to %s (%.0f rows/s)",
+            h.transactions,
+            h.labels,
+            h.last.isoformat() if h.last else "-",
+            h.rows / h.seconds if h.seconds else 0.0,
+        )
+
+    history = learn_fraud_history(
+        records,
+        plan.until,
+        fraud_model(),
+        snapshot_every=settings.snapshot_every_examples,
+        progress=progress,
+    )
+    if history.first is None or history.last is None:
+        raise ConfigurationError(
+            f"no transaction before the cut-off {plan.until.isoformat()} in {plan.fraud}"
+        )
+    if span is None:
+        _check_cutoff(plan.until, history.first, history.last, settings.lake_url or "the lake")
+    return history, bad
+
+
+def _check_cutoff(until: datetime, first: datetime, last: datetime, where: str) -> None:
+    if until <= first or until > last + STALE_AFTER:
+        raise ConfigurationError(
+            f"cut-off {until.isoformat()} is outside the history of {where} "
+            f"({first.isoformat()} .. {last.isoformat()}); choose --until within it"
+        )
+
+
+def _fraud_report(history: FraudHistory, bad: Counter[str], plan: BootstrapPlan) -> dict[str, Any]:
+    return {
+        "source": plan.fraud,
+        "first_event": history.first.isoformat() if history.first else None,
+        "last_event": history.last.isoformat() if history.last else None,
+        "rows": history.rows,
+        "transactions": history.transactions,
+        "other_events": history.other_events,
+        "labels_known_by_cutoff": history.labels,
+        "examples_learned": history.learned,
+        "labels_without_transaction": history.unmatched_labels,
+        "awaiting_labels_at_cutoff": history.store.awaiting_labels,
+        "bad_rows": dict(sorted(bad.items())),
+        "cards": len(history.store.customers),
+        "terminals": len(history.store.terminals),
+        "sessions": len(history.session_customers),
+        "metrics": {k: round(v, 4) for k, v in history.metrics().items()},
+        "seconds": round(history.seconds, 2),
+    }
+
+
+def _fraud_snapshot(
+    history: FraudHistory, plan: BootstrapPlan, summary: dict[str, Any]
+) -> Snapshot:
+    provenance = {
+        "kind": "bootstrap",
+        "source": plan.fraud,
+        "until": plan.until.isoformat(),
+        "first_event": summary["first_event"],
+        "last_event": summary["last_event"],
+        "rows": summary["rows"],
+        "transactions": summary["transactions"],
+        "labels": summary["labels_known_by_cutoff"],
+        "bad_rows": sum(summary["bad_rows"].values()),
+    }
+    snapshot = take(
+        "fraud", 0, history.learned, history.model, history.metrics(), provenance=provenance
+    )
+    return _fingerprinted(snapshot, provenance)
+
+
+def _fingerprinted(snapshot: Snapshot, provenance: dict[str, Any]) -> Snapshot:
+    provenance = {**provenance, "fingerprint": fingerprint(snapshot, provenance)}
+    return dataclasses.replace(snapshot, provenance=provenance)
+
+
+def _write_fraud_state(settings: Settings, history: FraudHistory) -> dict[str, Any]:
+    store = history.store
+    rows = {
+        "fraud-customers": ((k, s.to_bytes()) for k, s in store.customers.items()),
+        "fraud-sessions": (
+            (k, store.sessions[k].to_bytes()) for k in sorted(history.session_customers)
+        ),
+        "fraud-terminals": ((k, s.to_bytes()) for k, s in store.terminals.items()),
+    }
+    written = write_state(settings, rows)
+    logger.info("bootstrap: feature state written: %s", written.records)
+    return {"records": written.records, "partitions": written.partitions}
+
+
+# -- texts ---------------------------------------------------------------------------------
+
+
+def _text_history(settings: Settings, plan: BootstrapPlan) -> TextHistory:
+    bad: Counter[str] = Counter()
+    records: Iterator[TextEvent | Label]
+    if plan.texts == "lake":
+        from streamml.bootstrap.lake import LakeHistory
+
+        lake = LakeHistory(settings.lake(), settings.topics)
+        lake.require([settings.topics.texts])
+        records = iter(lake.texts(plan.until, bad))
+    elif plan.texts in ("emotion6", "crowdflower"):
+        from streamml.evaluate.emotion import load_corpus
+
+        # Files carry no times: their history is what an evaluation streams (emotion6's
+        # train and val splits, CrowdFlower's first 80 % by tweet id), never its test.
+        records = iter(load_corpus(plan.texts, settings.data_dir).stream)
+    else:
+        raise ConfigurationError(f"--texts {plan.texts!r}: choose one of {', '.join(TEXT_SOURCES)}")
+    history = learn_text_history(
+        records, settings.emotion_tasks, settings.emotion_default_taxonomy, emotion_model
+    )
+    history.skipped.update(bad)
+    if not history.trainers:
+        raise ConfigurationError(f"no labelled text of a configured task in {plan.texts}")
+    return history
+
+
+def _text_report(history: TextHistory, plan: BootstrapPlan) -> dict[str, Any]:
+    return {
+        "source": plan.texts,
+        "rows": history.rows,
+        "texts": history.texts,
+        "labels": history.labels,
+        "bad_rows": dict(sorted(history.skipped.items())),
+        "tasks": {
+            task: {
+                "examples": t.examples,
+                "metrics": {k: round(float(m.get()), 4) for k, m in t.measures.items()},
+            }
+            for task, t in sorted(history.trainers.items())
+        },
+    }
+
+
+def _text_snapshots(history: TextHistory, plan: BootstrapPlan) -> list[Snapshot]:
+    found = []
+    for task, trainer in sorted(history.trainers.items()):
+        provenance = {
+            "kind": "bootstrap",
+            "source": plan.texts,
+            "until": plan.until.isoformat() if plan.texts == "lake" else None,
+            "rows": history.rows,
+            "examples": trainer.examples,
+        }
+        measured = {k: float(m.get()) for k, m in trainer.measures.items()}
+        snapshot = take(task, 0, trainer.examples, trainer.model, measured, provenance=provenance)
+        found.append(_fingerprinted(snapshot, provenance))
+    return found
