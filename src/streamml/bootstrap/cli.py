@@ -64,6 +64,12 @@ _DEFAULT = FraudColumns()
     is_flag=True,
     help="Write state even though the scorer group already consumed input.",
 )
+@click.option(
+    "--cache",
+    is_flag=True,
+    help="Keep the pass over a file in $STREAMML_CACHE_DIR/bootstrap: the same history "
+    "bootstrapped again (another app id, a demo) skips it.",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
 def bootstrap(
@@ -82,6 +88,7 @@ def bootstrap(
     label_delay_days: float,
     dry_run: bool,
     force: bool,
+    cache: bool,
     json_out: Path | None,
 ) -> None:
     """Read history up to --until; write every card's, terminal's and session's feature
@@ -105,6 +112,7 @@ def bootstrap(
         columns=columns,
         write=not dry_run,
         force=force,
+        cache_dir=settings.cache_dir / "bootstrap" if cache else None,
     )
     report = run_bootstrap(settings, plan)
     text = json.dumps(report, indent=2)

@@ -9,20 +9,22 @@ features used at scoring, at its ``label_time``, and only if that is before the 
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 
+from streamml.bootstrap.learner import Learner, LocalLearner
 from streamml.datasets import ReplayRecord, interleave_labels, record_time
 from streamml.evaluate.metrics import average_precision, roc_auc
 from streamml.features.session import is_payment
 from streamml.features.store import FraudFeatureStore
-from streamml.models.serving import for_serving
 from streamml.records import Label, Transaction
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ def learn_fraud_history(
     *,
     snapshot_every: int,
     scored_span: timedelta = SCORED_SPAN,
+    learner: Callable[[Any], Learner] = LocalLearner,
     progress: Callable[[FraudHistory], None] | None = None,
     progress_seconds: float = 5.0,
 ) -> FraudHistory:
@@ -87,7 +90,8 @@ def learn_fraud_history(
 
     Transactions of the last ``scored_span`` are scored by the model as a trainer
     snapshotting every ``snapshot_every`` examples would have had it served (see
-    :meth:`FraudHistory.metrics`).
+    :meth:`FraudHistory.metrics`). ``learner`` says where the model learns
+    (:class:`~streamml.bootstrap.learner.ProcessLearner`: beside the pass).
 
     Examples
     --------
@@ -102,32 +106,50 @@ def learn_fraud_history(
     >>> done.transactions, done.learned, done.store.awaiting_labels
     (3, 2, 1)
     """
-    run = _FraudPass(FraudHistory(FraudFeatureStore(), model, until), snapshot_every)
-    run.score_from = until - scored_span
+    history = FraudHistory(FraudFeatureStore(), model, until)
+    run = _FraudPass(history, learner(model), snapshot_every, until - scored_span)
     began = last_report = time.monotonic()
-    for record in interleave_labels(records):
-        if record_time(record) >= until:
-            break
-        if isinstance(record, Transaction):
-            run.transaction(record)
-        elif isinstance(record, Label) and record.task == "fraud":
-            run.label(record)
-        if progress is not None and time.monotonic() - last_report >= progress_seconds:
-            last_report = time.monotonic()
-            run.history.seconds = last_report - began
-            progress(run.history)
-    run.history.seconds = time.monotonic() - began
-    return run.history
+    with _no_collections(), closing(run.learner):
+        for record in interleave_labels(records):
+            if record_time(record) >= until:
+                break
+            if isinstance(record, Transaction):
+                run.transaction(record)
+            elif isinstance(record, Label) and record.task == "fraud":
+                run.label(record)
+            if progress is not None and time.monotonic() - last_report >= progress_seconds:
+                last_report = time.monotonic()
+                history.seconds = last_report - began
+                progress(history)
+        history.model, history._scores = run.learner.finish()
+    history.seconds = time.monotonic() - began
+    return history
+
+
+@contextmanager
+def _no_collections() -> Iterator[None]:
+    """The pass makes millions of objects and no reference cycles: without the cyclic
+    collector's scans of them it runs about a fifth faster (measured on the handbook)."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 class _FraudPass:
-    """The pass's moving parts: features awaiting their label, the model as served."""
+    """The pass's moving parts: features awaiting their label, the learner."""
 
-    def __init__(self, history: FraudHistory, snapshot_every: int) -> None:
+    def __init__(
+        self, history: FraudHistory, learner: Learner, snapshot_every: int, score_from: datetime
+    ) -> None:
         self.history = history
+        self.learner = learner
         self.snapshot_every = snapshot_every
-        self.score_from = history.until
-        self.served: Any = None
+        self.score_from = score_from
         self.pending: dict[str, tuple[int, dict[str, float]]] = {}
         self.since_snapshot = 0
 
@@ -144,10 +166,8 @@ class _FraudPass:
         history.transactions += 1
         index = -1
         if tx.event_time >= self.score_from:
-            if self.served is None:
-                self.served = for_serving(history.model)
-            index = len(history._scores)
-            history._scores.append(float(self.served.predict_proba_one(x).get(True, 0.0)))
+            index = len(history._truth)
+            self.learner.score(x)
             history._truth.append(-1)
         self.pending[tx.event_id] = (index, x)
 
@@ -161,7 +181,7 @@ class _FraudPass:
             return
         index, x = seen
         fraud = label.label == "1"
-        history.model.learn_one(x, fraud)
+        self.learner.learn(x, fraud)
         if index >= 0:
             history._truth[index] = int(fraud)
         history.learned += 1
@@ -169,5 +189,4 @@ class _FraudPass:
         if self.since_snapshot >= self.snapshot_every:
             self.since_snapshot = 0
             history.snapshots += 1
-            if self.served is not None:
-                self.served = for_serving(history.model)
+            self.learner.freeze()

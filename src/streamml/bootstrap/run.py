@@ -20,9 +20,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from streamml.bootstrap.cache import PassCache
 from streamml.bootstrap.emotion import TextHistory, learn_text_history
 from streamml.bootstrap.fraud import FraudHistory, learn_fraud_history
 from streamml.bootstrap.history import FraudColumns, TableSpan, fraud_table_records, load_table
+from streamml.bootstrap.learner import ProcessLearner
 from streamml.bootstrap.publish import (
     fingerprint,
     newest_versions,
@@ -62,6 +64,13 @@ class BootstrapPlan:
     columns: FraudColumns = field(default_factory=FraudColumns)
     write: bool = True
     force: bool = False
+    cache_dir: Path | None = None
+    """Where the fraud pass over a file is kept, keyed by the file and the plan, so a
+    second bootstrap of the same history (the demo's) skips it; ``None``: no cache."""
+
+    def key(self) -> str:
+        """What the fraud pass depends on in this plan."""
+        return f"{self.until.isoformat()} {self.columns!r}"
 
 
 def run_bootstrap(settings: Settings, plan: BootstrapPlan) -> dict[str, Any]:
@@ -107,6 +116,7 @@ def run_bootstrap(settings: Settings, plan: BootstrapPlan) -> dict[str, Any]:
 def _fraud_history(settings: Settings, plan: BootstrapPlan) -> tuple[FraudHistory, Counter[str]]:
     bad: Counter[str] = Counter()
     span: TableSpan | None = None
+    cache: PassCache | None = None
     records: Iterator[ReplayRecord]
     if plan.fraud == "lake":
         from streamml.bootstrap.lake import LakeHistory
@@ -140,6 +150,7 @@ def _fraud_history(settings: Settings, plan: BootstrapPlan) -> tuple[FraudHistor
         plan.until,
         fraud_model(),
         snapshot_every=settings.snapshot_every_examples,
+        learner=ProcessLearner,
         progress=progress,
     )
     if history.first is None or history.last is None:
@@ -148,6 +159,8 @@ def _fraud_history(settings: Settings, plan: BootstrapPlan) -> tuple[FraudHistor
         )
     if span is None:
         _check_cutoff(plan.until, history.first, history.last, settings.lake_url or "the lake")
+    elif cache is not None:
+        cache.save((history, bad))
     return history, bad
 
 

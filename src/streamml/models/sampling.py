@@ -61,9 +61,20 @@ class NegativeSampler(base.Wrapper[base.Classifier], base.Classifier):
 
     def learn_one(self, x: dict[Hashable, Any], y: Any, **kwargs: Any) -> None:
         """Learn ``(x, y)`` if ``y`` is positive, else with probability ``rate``."""
-        if y or self._rng.random() < self.rate:
+        if self.draw(y):
             self.classifier.learn_one(x, y, **kwargs)
+
+    def draw(self, y: Any) -> bool:
+        """Whether the example of class ``y`` is learned (and count it if so).
+
+        :meth:`learn_one` is ``if draw(y): classifier.learn_one(x, y)``; calling the two
+        halves apart, in the same order, trains the same model (the bootstrap does, to
+        learn in another process).
+        """
+        if y or self._rng.random() < self.rate:
             self.learned += 1
+            return True
+        return False
 
     def predict_proba_one(self, x: dict[Hashable, Any], **kwargs: Any) -> dict[Any, float]:
         """The wrapped model's probabilities with the odds of ``True`` scaled by ``rate``."""
