@@ -123,6 +123,21 @@ def test_handbook_source_reports_the_test_week_and_weekly_figures(tmp_path: Path
     assert report["label_delay_seconds"] == 7 * 86400
 
 
+def test_scoring_only_the_test_week_gives_the_same_test_week(tmp_path: Path) -> None:
+    """--test-week-only: the model learns the same, so the test week's figures are the
+    full run's, and nothing else is reported."""
+    data = tmp_path / "hb.csv.gz"
+    write_handbook_file(data)
+    from streamml.models.fraud import fraud_model
+
+    full = run_evaluation(HandbookSource(data), fraud_model())
+    start = datetime(2018, 8, 8, tzinfo=UTC)
+    quick = run_evaluation(HandbookSource(data, score_from=start), fraud_model())
+    assert quick["test_week"] == full["test_week"]
+    assert quick["learned"] == full["learned"]
+    assert "weekly" not in quick and "prequential" not in quick
+
+
 def write_csv(path: Path, n: int = 2000) -> None:
     rng = np.random.default_rng(0)
     x1, x2 = rng.normal(size=n), rng.normal(size=n)

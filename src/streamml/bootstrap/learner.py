@@ -76,7 +76,10 @@ class ProcessLearner:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.sampler = model if isinstance(model, NegativeSampler) else None
-        context = multiprocessing.get_context("spawn")  # no inherited Kafka client threads
+        # fork, not spawn: spawn re-imports the caller's main module, which a script or a
+        # notebook does not guard. The child only runs River and the pipe (no client
+        # threads, no logging), so what fork leaves behind of other threads is never used.
+        context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_serve, args=(child, model, self.sampler is not None), daemon=True

@@ -9,11 +9,13 @@ the scores are those the worker would have published.
 
 from __future__ import annotations
 
+import math
 import resource
 import time
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -103,12 +105,15 @@ def replay(
     *,
     on_progress: Callable[[ReplayLog], None] | None = None,
     progress_every: int = 100_000,
+    score_from: datetime | None = None,
 ) -> ReplayLog:
     """Run ``records`` (event-time order, labels anywhere after their event) through
     ``features`` and ``model``, labels moved to their ``label_time``.
 
     The model is any River binary classifier: ``predict_proba_one(x)[True]`` is the score,
     ``learn_one(x, y)`` gets the features that were scored and ``y = label == "1"``.
+    Transactions before ``score_from`` are not scored (their score is NaN): the model
+    learns the same, so the figures from ``score_from`` on are the same, sooner.
 
     Examples
     --------
@@ -124,7 +129,7 @@ def replay(
     >>> len(log), log.learned, log.arrays()["fraud"].tolist()
     (3, 2, [1, 0, -1])
     """
-    replayer = _Replayer(features, model)
+    replayer = _Replayer(features, model, score_from)
     log = replayer.log
     started = time.perf_counter()
     for record in interleave_labels(records):
@@ -142,9 +147,10 @@ def replay(
 class _Replayer:
     """The replay's state: features awaiting their label, customers known defrauded."""
 
-    def __init__(self, features: FeatureStage, model: Any) -> None:
+    def __init__(self, features: FeatureStage, model: Any, score_from: datetime | None) -> None:
         self.features = features
         self.model = model
+        self.score_from = score_from
         self.log = ReplayLog()
         self.pending: dict[str, tuple[int, dict[str, float]]] = {}
         self.fraud_customers: set[int] = set()
@@ -158,7 +164,10 @@ class _Replayer:
         if not is_payment(tx):  # a page view, a login...: features only, as in the worker
             log.other_events += 1
             return
-        score = self.model.predict_proba_one(x).get(True, 0.0)
+        if self.score_from is None or tx.event_time >= self.score_from:
+            score = self.model.predict_proba_one(x).get(True, 0.0)
+        else:
+            score = math.nan
         log.seconds_model += clock() - t1
         customer = log.customer_ids.setdefault(tx.customer_id, len(log.customer_ids))
         self.pending[tx.event_id] = (len(log), x)

@@ -137,13 +137,19 @@ def cost(log: ReplayLog) -> dict[str, Any]:
 
 
 def handbook_report(
-    log: ReplayLog, split: HandbookSplit | None = None, weekly_from: date = WEEKLY_FROM
+    log: ReplayLog,
+    split: HandbookSplit | None = None,
+    weekly_from: date = WEEKLY_FROM,
+    *,
+    test_week_only: bool = False,
 ) -> dict[str, Any]:
     """Everything ``streamml evaluate fraud --data`` reports, as one JSON-ready dict;
-    ``--generator`` reports the same for its own test week and weeks."""
+    ``--generator`` reports the same for its own test week and weeks. With
+    ``test_week_only`` (only the test week was scored), the weekly and prequential
+    figures are left out."""
     split = split or HandbookSplit()
     cols = log.arrays()
-    weeks = weekly(cols, split.test_start, weekly_from)
+    weeks = [] if test_week_only else weekly(cols, split.test_start, weekly_from)
     report: dict[str, Any] = {
         "protocol": {
             "train_start": split.train_start.isoformat(),
@@ -153,10 +159,13 @@ def handbook_report(
         },
         "test_week": handbook_test_week(cols, split),
         "test_week_known_at_scoring": known_at_scoring_week(cols, split),
-        "weekly": weeks,
-        "weekly_summary": summary(weeks),
-        "prequential": prequential(cols),
     }
+    if not test_week_only:
+        report |= {
+            "weekly": weeks,
+            "weekly_summary": summary(weeks),
+            "prequential": prequential(cols),
+        }
     report.update(cost(log))
     return report
 

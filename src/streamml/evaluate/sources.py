@@ -63,7 +63,10 @@ def run_evaluation(source: EvaluationSource, model: Any) -> dict[str, Any]:
             log.labels,
         )
 
-    log = replay(source.records(), source.feature_stage(), model, on_progress=progress)
+    score_from = source.score_from if isinstance(source, HandbookSource) else None
+    log = replay(
+        source.records(), source.feature_stage(), model, on_progress=progress, score_from=score_from
+    )
     report: dict[str, Any] = {"source": source.name, "model": _describe(model)}
     report.update(source.report(log))
     # What a trainer's snapshot of the final model weighs (compressed, before signing).
@@ -84,6 +87,8 @@ class HandbookSource:
     label_delay: timedelta = DEFAULT_LABEL_DELAY
     split: HandbookSplit = field(default_factory=HandbookSplit)
     end: datetime | None = None
+    score_from: datetime | None = None
+    """Score only from here on (then only the test week is reported)."""
     name: str = "fraud-handbook"
 
     def records(self) -> Iterator[ReplayRecord]:
@@ -95,7 +100,7 @@ class HandbookSource:
         return FraudFeatureStore()
 
     def report(self, log: ReplayLog) -> dict[str, Any]:
-        result = handbook_report(log, self.split)
+        result = handbook_report(log, self.split, test_week_only=self.score_from is not None)
         result["label_delay_seconds"] = self.label_delay.total_seconds()
         return result
 
