@@ -116,6 +116,10 @@ def _print_meta(meta: dict[str, Any], problem: str | None, pointer: Pointer | No
     click.echo(f"  examples   {meta['examples']:,}")
     click.echo(f"  created    {meta['created']}")
     click.echo(f"  metrics    {_metrics(meta['metrics'])}")
+    provenance = meta.get("provenance") or {}
+    if provenance:  # a bootstrap from history: what it learned from
+        shown = {k: v for k, v in provenance.items() if k != "fingerprint" and v is not None}
+        click.echo(f"  learned    {' '.join(f'{k}={v}' for k, v in shown.items())}")
     libraries = " ".join(f"{k}={v}" for k, v in sorted(meta["libraries"].items()))
     click.echo(f"  libraries  {libraries}")
     sizes = meta["sizes"]

@@ -486,3 +486,23 @@ def test_models_commands_explain_refusals(
     assert unknown.exit_code == 1 and "no model of task 'frud'" in unknown.output
     unset = cli("list", "fraud", lake=None)
     assert unset.exit_code == 1 and "STREAMML_LAKE_URL is not set" in unset.output
+
+
+def test_a_bootstrap_snapshot_carries_its_provenance_signed(
+    registry: ModelRegistry, cli: Callable[..., Any]
+) -> None:
+    """What a bootstrap learned from travels in the signed header, shows in the registry,
+    and cannot be altered without the signature failing."""
+    provenance = {"kind": "bootstrap", "until": "2018-08-01T00:00:00+00:00", "rows": 12}
+    snapshot = take("fraud", 1, 12, {"w": 1.0}, {"roc_auc": 0.9}, provenance=provenance)
+    data = sign(snapshot, KEY)
+    assert verify(data, KEY).provenance == provenance
+    registry.publish(data)
+    assert registry.meta("fraud", 1)["provenance"] == provenance
+    shown = cli("show", "fraud", "1")
+    learned = next(line for line in shown.output.splitlines() if "learned" in line).split()
+    assert sorted(learned[1:]) == ["kind=bootstrap", "rows=12", "until=2018-08-01T00:00:00+00:00"]
+    envelope = json.loads(data)
+    envelope["header"] = envelope["header"].replace('"rows": 12', '"rows": 13')
+    with pytest.raises(SnapshotError, match="bad signature"):
+        verify(json.dumps(envelope).encode(), KEY)
