@@ -11,10 +11,11 @@ the same state (ADR 0018).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -122,7 +123,7 @@ def _fraud_history(settings: Settings, plan: BootstrapPlan) -> tuple[FraudHistor
         from streamml.bootstrap.lake import LakeHistory
 
         lake = LakeHistory(settings.lake(), settings.topics)
-        lake.require([settings.topics.transactions, settings.topics.fraud_labels])
+        lake.require(["transactions", "fraud-labels"])
         records = iter(lake.fraud(plan.until, bad))
     else:
         path = (
@@ -188,6 +189,7 @@ def _fraud_report(history: FraudHistory, bad: Counter[str], plan: BootstrapPlan)
         "cards": len(history.store.customers),
         "terminals": len(history.store.terminals),
         "sessions": len(history.session_customers),
+        "state_sha256": _state_digest(history),
         "metrics": {k: round(v, 4) for k, v in history.metrics().items()},
         "seconds": round(history.seconds, 2),
     }
@@ -218,16 +220,29 @@ def _fingerprinted(snapshot: Snapshot, provenance: dict[str, Any]) -> Snapshot:
     return dataclasses.replace(snapshot, provenance=provenance)
 
 
-def _write_fraud_state(settings: Settings, history: FraudHistory) -> dict[str, Any]:
+def _state_rows(history: FraudHistory) -> dict[str, Iterable[tuple[str, bytes]]]:
+    """Each table's keys and state bytes, as the scorers hold them."""
     store = history.store
-    rows = {
+    return {
         "fraud-customers": ((k, s.to_bytes()) for k, s in store.customers.items()),
         "fraud-sessions": (
             (k, store.sessions[k].to_bytes()) for k in sorted(history.session_customers)
         ),
         "fraud-terminals": ((k, s.to_bytes()) for k, s in store.terminals.items()),
     }
-    written = write_state(settings, rows)
+
+
+def _state_digest(history: FraudHistory) -> str:
+    """A digest of the whole feature state: two bootstraps that agree have the same one."""
+    digest = hashlib.sha256()
+    for table, rows in sorted(_state_rows(history).items()):
+        for key, value in sorted(rows):
+            digest.update(b"\0".join((table.encode(), key.encode(), value)))
+    return digest.hexdigest()
+
+
+def _write_fraud_state(settings: Settings, history: FraudHistory) -> dict[str, Any]:
+    written = write_state(settings, _state_rows(history))
     logger.info("bootstrap: feature state written: %s", written.records)
     return {"records": written.records, "partitions": written.partitions}
 
@@ -242,7 +257,7 @@ def _text_history(settings: Settings, plan: BootstrapPlan) -> TextHistory:
         from streamml.bootstrap.lake import LakeHistory
 
         lake = LakeHistory(settings.lake(), settings.topics)
-        lake.require([settings.topics.texts])
+        lake.require(["texts"])
         records = iter(lake.texts(plan.until, bad))
     elif plan.texts in ("emotion6", "crowdflower"):
         from streamml.evaluate.emotion import load_corpus
