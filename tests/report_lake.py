@@ -73,8 +73,8 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def build_lake(tmp_path: Path) -> tuple[Settings, FileStore]:
-    """A lake with 1,500 labelled transactions, 900 labelled texts, 4 dead letters and one
-    drift alert."""
+    """A lake with 1,500 labelled transactions, 900 labelled texts, 4 dead letters, one
+    drift alert (fraud) and one promotion (emotion6)."""
     settings = Settings(snapshot_every_examples=200, lake_url=f"file://{tmp_path / 'lake'}")
     store = FileStore(settings.lake_url or "", tmp_path / "lake")
     produced = int(time.time() * 1000) - 2000  # the sources came 2 s before the run
@@ -94,8 +94,24 @@ def build_lake(tmp_path: Path) -> tuple[Settings, FileStore]:
         "fraud-v2",
         datetime(2024, 1, 1, tzinfo=UTC),
     )
-    worker.outputs[settings.topics.drift_alerts].append(
-        Output(settings.topics.drift_alerts, None, encode_record(alert))
+    promotion = DriftAlert(
+        "emotion6-promotion-1",
+        "emotion6",
+        "concept",
+        "challenger",
+        "error_rate",
+        0.2,
+        0.6,
+        "promoted",
+        "info",
+        START + timedelta(minutes=300),
+        START + timedelta(minutes=600),
+        "emotion6-v3",
+        datetime(2024, 1, 1, tzinfo=UTC),
     )
+    for record in (alert, promotion):
+        worker.outputs[settings.topics.drift_alerts].append(
+            Output(settings.topics.drift_alerts, None, encode_record(record))
+        )
     assert land(settings, worker, store, produced) > 3000
     return settings, store

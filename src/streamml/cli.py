@@ -74,38 +74,6 @@ def topics_create(settings: Settings) -> None:
     click.echo(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
 
 
-@main.command()
-@click.option("--days", default=10.0, show_default=True, help="Span of handbook data (days).")
-@click.option("--transactions", type=int, help="At most this many transactions of the span.")
-@click.option("--label-delay-days", default=7.0, show_default=True, help="Fraud label delay.")
-@click.option("--texts", default=3000, show_default=True, help="Emotion texts to replay.")
-@click.option("--clicks", default=2000, show_default=True, help="Clickstream events to replay.")
-@click.option("--rate", default=2000.0, show_default=True, help="Records per second.")
-@click.option("--keep-services", is_flag=True, help="Leave Kafka running afterwards.")
-@click.pass_obj
-def demo(
-    settings: Settings,
-    *,
-    days: float,
-    transactions: int | None,
-    label_delay_days: float,
-    texts: int,
-    clicks: int,
-    rate: float,
-    keep_services: bool,
-) -> None:
-    """Start Kafka, a scorer, a trainer and a sink; replay real data with a live
-    dashboard; stop everything and write a report from the lake."""
-    from datetime import timedelta
-
-    from streamml.demo import DemoPlan, run_demo
-
-    plan = DemoPlan(
-        days, texts, clicks, rate, keep_services, timedelta(days=label_delay_days), transactions
-    )
-    run_demo(settings, plan)
-
-
 @main.group(cls=StreamMLGroup)
 def config() -> None:
     """Inspect the effective configuration."""
@@ -125,6 +93,7 @@ def config_show(ctx: click.Context) -> None:
 
 def _register() -> None:
     from streamml.bootstrap.cli import bootstrap
+    from streamml.demo_cli import demo
     from streamml.evaluate.cli import evaluate
     from streamml.features.cli import features
     from streamml.registry_cli import models
@@ -140,6 +109,7 @@ def _register() -> None:
     main.add_command(models)
     main.add_command(report)
     main.add_command(bootstrap)
+    main.add_command(demo)
 
 
 _register()

@@ -1,26 +1,21 @@
 """``streamml demo``: the whole system on one machine, started and stopped by itself.
 
-Kafka as a local process; a scorer, a trainer and a lake sink as three worker processes
-(each with its own metrics endpoint); the handbook's transactions over a span of days
-(labels 7 event-days late) interleaved with emotion texts and clickstream sessions,
-replayed at a set rate; a live dashboard (:mod:`streamml.dashboard`) while it runs; then
-everything stopped and a report written from the lake.
+Kafka as a local process (or the one running); the handbook's history before the
+replayed span bootstrapped into this run's state and models (:mod:`streamml.demo_warm`);
+a scorer, a trainer and a lake sink as worker processes (:mod:`streamml.demo_processes`);
+the span's payments (labels 7 event-days late) with emotion6's test texts, which drift
+half-way, and clickstream sessions, replayed at a set rate (:mod:`streamml.demo_plan`);
+a live dashboard (:mod:`streamml.dashboard`) while it runs; then everything stopped and
+a report written from the lake.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from confluent_kafka import Producer
 from rich.console import Console
@@ -29,34 +24,25 @@ from rich.table import Table
 
 from streamml import dashboard
 from streamml.admin import ensure_topics
-from streamml.datasets import SourceOptions, get_source
 from streamml.datasets._common import ReplayRecord
+from streamml.demo_plan import DemoPlan, demo_records
+from streamml.demo_processes import ROLES, endpoints, log_path, start_process, stop
+from streamml.demo_warm import bootstrap_history, wait_until_ready
 from streamml.lakefiles import lake_rows
 from streamml.produce import replay
-from streamml.records import Label, TextEvent, Transaction
+from streamml.records import Label
 from streamml.services.kafka import LocalKafka
 from streamml.settings import Settings
 
+__all__ = ["DemoPlan", "run_demo"]
+
 console = Console(stderr=True)
 
-ROLES = ("scorer", "trainer", "sink")
-FRAUD_START = datetime(2018, 4, 1, tzinfo=UTC)
 STALL_SECONDS = 30.0
 """After the replay, the dashboard waits for the last outputs while they keep coming."""
 
 # A few records no contract accepts, so the dead-letter path shows up in the demo.
 MALFORMED = [b"", b"not avro, not json", b'{"event_id": "x"}', b"\xc3\x01" + b"\x00" * 8 + b"\x02"]
-
-
-@dataclass(frozen=True, slots=True)
-class DemoPlan:
-    days: float
-    texts: int
-    clicks: int
-    rate: float
-    keep_services: bool
-    label_delay: timedelta = timedelta(days=7)
-    transactions: int | None = None  # at most this many (None: the whole span)
 
 
 class Counted:
@@ -75,37 +61,49 @@ class Counted:
 def run_demo(settings: Settings, plan: DemoPlan) -> None:
     """Run the demo; Ctrl-C at any point still stops the processes and the broker.
 
-    Each run uses its own topics and consumer groups (unless ``STREAMML_TOPIC_PREFIX`` is
-    set) and its own lake, so what it shows is exactly what this run produced.
+    Each run uses its own topics, consumer groups and app id (unless
+    ``STREAMML_TOPIC_PREFIX`` is set) and its own lake, so what it shows is exactly what
+    this run produced, and the bootstrap writes state no scorer consumed past.
     """
     _interrupt_on(signal.SIGINT, signal.SIGTERM)
-    if not settings.topic_prefix:
-        run = f"demo-{time.strftime('%Y%m%d-%H%M%S')}-"
-        settings = settings.model_copy(update={"topic_prefix": run, "app_id": f"{run}worker"})
+    began = time.monotonic()
+    settings = _run_settings(settings)
     run_name = settings.topic_prefix.rstrip("-")
-    if settings.lake_url is None:  # zero setup: this run's lake in a local directory
-        lake = (settings.state_dir / "lake" / run_name).resolve()
-        settings = settings.model_copy(update={"lake_url": f"file://{lake}"})
     kafka = LocalKafka(settings)
     started_kafka = not kafka.status().running
     kafka.up()
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         ensure_topics(settings)
+        records = Counted(demo_records(settings, plan))
+        if plan.bootstrap:
+            bootstrap_history(settings, plan, console)
         for i, role in enumerate(ROLES):
-            processes[role] = _start_process(settings, role, settings.metrics_port + i)
-        records = Counted(_records(settings, plan))
+            processes[role] = start_process(settings, plan, role, settings.metrics_port + i)
+        wait_until_ready(log_path(settings, "scorer"), processes, console)
         expected = sum(1 for r in records.records if not isinstance(r, Label)) + len(MALFORMED)
         _watch(settings, plan, records, expected, processes)
-        _stop(processes)  # the sink flushes its open batches as it stops
+        stop(processes, console.print)  # the sink flushes its open batches as it stops
         _report_lake(settings)
         _write_report(settings, run_name)
+        console.print(f"demo done in {time.monotonic() - began:.0f} s")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping cleanly[/yellow]")
     finally:
-        _stop(processes)
+        stop(processes, console.print)
         if started_kafka and not plan.keep_services:
             kafka.down()
+
+
+def _run_settings(settings: Settings) -> Settings:
+    """This run's prefix, app id and (zero setup) lake in a local directory."""
+    if not settings.topic_prefix:
+        run = f"demo-{time.strftime('%Y%m%d-%H%M%S')}-"
+        settings = settings.model_copy(update={"topic_prefix": run, "app_id": f"{run}worker"})
+    if settings.lake_url is None:
+        lake = (settings.state_dir / "lake" / settings.topic_prefix.rstrip("-")).resolve()
+        settings = settings.model_copy(update={"lake_url": f"file://{lake}"})
+    return settings
 
 
 def _interrupt_on(*signals: signal.Signals) -> None:
@@ -116,117 +114,6 @@ def _interrupt_on(*signals: signal.Signals) -> None:
 
     for number in signals:
         signal.signal(number, interrupt)
-
-
-def _log_path(settings: Settings, role: str) -> Path:
-    return settings.state_dir / f"demo-{role}.log"
-
-
-def _start_process(settings: Settings, role: str, port: int) -> subprocess.Popen[bytes]:
-    log_path = _log_path(settings, role)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "STREAMML_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
-        "STREAMML_APP_ID": settings.app_id,
-        "STREAMML_ROLE": role,
-        "STREAMML_METRICS_PORT": str(port),
-        "STREAMML_LAG_INTERVAL_SECONDS": "2",
-        # A short demo sees a few thousand labels: publish snapshots often enough to show.
-        "STREAMML_SNAPSHOT_EVERY_EXAMPLES": "500",
-        "STREAMML_SNAPSHOT_EVERY_SECONDS": "5",
-        "STREAMML_LAKE_URL": settings.lake_url or "",
-        "STREAMML_SINK_ENABLED": str(role == "sink").lower(),  # only the sink lands
-    }
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "streamml", "worker"], stdout=log, stderr=log, env=env
-        )
-
-
-def _endpoints(settings: Settings) -> dict[str, str]:
-    """Each process's metrics address, as its log names it (once it has started)."""
-    found = {}
-    for role in ROLES:
-        path = _log_path(settings, role)
-        text = path.read_text("utf-8", errors="replace") if path.exists() else ""
-        match = re.search(r"metrics on (http://[\d.]+:\d+)/metrics", text)
-        if match:
-            found[role] = match.group(1)
-    return found
-
-
-def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    for process in processes.values():
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for role, process in list(processes.items()):
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        console.print(f"{role} stopped (exit code {process.returncode})")
-        del processes[role]
-
-
-def _records(settings: Settings, plan: DemoPlan) -> list[ReplayRecord]:
-    """The span's transactions and labels, with texts and clicks spread among them."""
-    end = FRAUD_START + timedelta(days=plan.days)
-    options = SourceOptions(
-        start=FRAUD_START, end=end, limit=plan.transactions, label_delay=plan.label_delay
-    )
-    # Labels due after the span would arrive after the demo: they are not replayed.
-    fraud = [
-        r
-        for r in get_source("fraud", settings, options).records()
-        if not isinstance(r, Label) or r.label_time < end
-    ]
-    texts = list(get_source("emotion6", settings, SourceOptions(limit=plan.texts)).records())
-    clicks = list(
-        get_source(
-            "clickstream",
-            settings,
-            SourceOptions(start=FRAUD_START, limit=plan.clicks, customers=200),
-        ).records()
-    )
-    return _in_event_time(_spread(fraud, [*texts, *clicks]))
-
-
-def _in_event_time(records: list[ReplayRecord]) -> list[ReplayRecord]:
-    """Texts carry no time of their own: each takes the time of the payment before it, so
-    that the replay, which publishes each label once the stream reaches its label time,
-    never runs ahead of the fraud labels' delay."""
-    out: list[ReplayRecord] = []
-    now = FRAUD_START
-    for record in records:
-        if isinstance(record, TextEvent):
-            out.append(dataclasses.replace(record, event_time=now))
-            continue
-        if isinstance(record, Transaction):
-            now = max(now, record.event_time)
-        out.append(record)
-    return out
-
-
-def _spread(base: list[ReplayRecord], others: list[ReplayRecord]) -> list[ReplayRecord]:
-    """``others`` evenly among ``base``, each list's order kept.
-
-    >>> _spread([1, 2, 3, 4], ["a", "b"])
-    [1, 2, 'a', 3, 4, 'b']
-    """
-    if not base or not others:
-        return [*base, *others]
-    out: list[ReplayRecord] = []
-    step = len(base) / len(others)
-    taken = 0
-    for i, record in enumerate(base, start=1):
-        out.append(record)
-        while taken < len(others) and (taken + 1) * step <= i:
-            out.append(others[taken])
-            taken += 1
-    return out + others[taken:]
 
 
 def _replay(settings: Settings, records: Counted, rate: float, failed: list[BaseException]) -> None:
@@ -249,7 +136,8 @@ def _watch(
 ) -> None:
     """Replay in the background; show the dashboard until every output is in."""
     console.print(
-        f"replaying {len(records.records):,} records at {plan.rate:,.0f}/s "
+        f"replaying {len(records.records):,} records from {plan.start:%Y-%m-%d} "
+        f"({plan.days:g} days) at {plan.rate:,.0f}/s "
         f"(logs: {settings.state_dir}/demo-<role>.log)"
     )
     failed: list[BaseException] = []
@@ -257,7 +145,31 @@ def _watch(
         target=_replay, args=(settings, records, plan.rate, failed), daemon=True
     )
     producing.start()
-    view, rates = dashboard.RunView(settings), dashboard.Rates()
+    view = dashboard.RunView(settings, label_delay=plan.label_delay)
+    _show(
+        settings,
+        view,
+        records=records,
+        expected=expected,
+        processes=processes,
+        producing=producing,
+        failed=failed,
+    )
+    _conclude(view, expected, processes, failed)
+
+
+def _show(
+    settings: Settings,
+    view: dashboard.RunView,
+    *,
+    records: Counted,
+    expected: int,
+    processes: dict[str, subprocess.Popen[bytes]],
+    producing: threading.Thread,
+    failed: list[BaseException],
+) -> None:
+    """Refresh the dashboard until every output is in (or none came for a while)."""
+    rates = dashboard.Rates()
     consumer = dashboard.run_consumer(settings)
     last_output, outputs_seen = time.monotonic(), 0
     try:
@@ -266,10 +178,10 @@ def _watch(
                 dashboard.poll(consumer, view, 1.0)
                 live.update(
                     dashboard.render(
-                        view, _endpoints(settings), rates, records.handed, len(records.records)
+                        view, endpoints(settings), rates, records.handed, len(records.records)
                     )
                 )
-                outputs = sum(view.predictions.values()) + sum(view.dead_letters.values())
+                outputs = view.outputs()
                 if failed or any(p.poll() is not None for p in processes.values()):
                     break
                 if outputs > outputs_seen:
@@ -280,12 +192,20 @@ def _watch(
                     break
     finally:
         consumer.close()
+
+
+def _conclude(
+    view: dashboard.RunView,
+    expected: int,
+    processes: dict[str, subprocess.Popen[bytes]],
+    failed: list[BaseException],
+) -> None:
     if failed:
         raise failed[0]
     for role, process in processes.items():
         if process.poll() is not None:
             console.print(f"[red]{role} exited ({process.returncode}); see its log[/red]")
-    outputs = sum(view.predictions.values()) + sum(view.dead_letters.values())
+    outputs = view.outputs()
     console.print(f"{outputs:,} outputs for {expected:,} events")
     if outputs < expected:
         console.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -49,6 +50,15 @@ def test_the_report_renders_with_every_plot_loaded(chromium: str, tmp_path: Path
         main, ["report", "--out", str(out), "--lake", settings.lake_url or ""]
     )
     assert result.exit_code == 0, result.output
+    # The figures the plots show, as numbers: quality per slice of event time (the
+    # lake's fraud is its large amounts, its texts' feelings their words) and the
+    # promotion marked on the emotion plot.
+    summary = json.loads((out / "report.json").read_text())
+    fraud = [s["figures"]["AUC ROC"] for s in summary["fraud"]["slices"]]
+    assert len(fraud) >= 2 and min(fraud[1:]) >= 0.85, fraud
+    texts = [s["figures"]["accuracy"] for s in summary["emotion6"]["slices"]]
+    assert len(texts) >= 10 and min(texts[len(texts) // 2 :]) >= 0.80, texts
+    assert [m["state"] for m in summary["emotion6"]["markers"]] == ["promoted"]
     url = (out / "index.html").as_uri()
     dom = browse(chromium, tmp_path / "profile", "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -57,7 +67,7 @@ def test_the_report_renders_with_every_plot_loaded(chromium: str, tmp_path: Path
     assert marks is not None, dom.stdout[:2000]
     loaded, images = map(int, marks.groups())
     assert images == 6 and loaded == images
-    for heading in ("fraud", "emotion6", "Latency and throughput", "Drift alerts (1)"):
+    for heading in ("fraud", "emotion6", "Latency and throughput", "Drift alerts (2)"):
         assert f">{heading}</h2>" in dom.stdout
     shot = tmp_path / "report.png"
     taken = browse(

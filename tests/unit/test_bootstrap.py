@@ -221,6 +221,14 @@ def test_a_dry_run_on_a_csv_reports_without_kafka(tmp_path: Path) -> None:
     assert fraud["transactions"] == 6 * 24 - 1
     assert fraud["cards"] == 7 and fraud["terminals"] == 5
     assert report["snapshots"] == {"fraud": "(not published: --dry-run)"}
+    # With a cache, a second run reads the pass back instead of redoing it.
+    cached = dataclasses.replace(plan, cache_dir=tmp_path / "cache")
+    assert run_bootstrap(settings, cached)["fraud"]["state_sha256"] == fraud["state_sha256"]
+    assert len(list((tmp_path / "cache").glob("fraud-pass-*.pickle"))) == 1
+    path.write_text("not the history any more\n")  # the key names the file's size and time
+    with pytest.raises(ConfigurationError, match="no column"):
+        run_bootstrap(settings, cached)
+    frame.to_csv(path, index=False)
     with pytest.raises(ConfigurationError, match="outside the history"):
         run_bootstrap(settings, dataclasses.replace(plan, until=T0 + timedelta(days=30)))
 

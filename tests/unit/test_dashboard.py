@@ -8,7 +8,7 @@ from rich.console import Console
 
 from streamml import dashboard
 from streamml.contracts import encode_record
-from streamml.records import DeadLetter, Label, Prediction, TextEvent, Transaction
+from streamml.records import DeadLetter, DriftAlert, Label, Prediction, TextEvent, Transaction
 from streamml.settings import Settings
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -63,3 +63,49 @@ def test_rates_are_per_second_between_readings() -> None:
     rates = dashboard.Rates()
     assert rates.rate("x", 100, now=10.0) == 0.0
     assert rates.rate("x", 400, now=12.0) == 150.0
+
+
+def test_until_the_first_label_is_due_the_dashboard_says_when_it_will_be() -> None:
+    settings = Settings()
+    topics = settings.topics
+    view = dashboard.RunView(settings, label_delay=timedelta(days=7))
+    produced = int(T0.timestamp() * 1000)
+    for hours in (0, 30):
+        tx = Transaction(f"tx-{hours}", T0 + timedelta(hours=hours), "c1", "t1", 10.0)
+        view.add(topics.transactions, encode_record(tx), produced)
+        p = Prediction(tx.event_id, "fraud", "fraud-v1", tx.event_time, T0, score=0.2)
+        view.add(topics.fraud_predictions, encode_record(p), produced)
+    console = Console(width=200, record=True)
+    console.print(dashboard.render(view, {}, dashboard.Rates(), 2, 9))
+    shown = console.export_text()
+    assert "no labelled prediction yet: labels come 7 days after each payment" in shown
+    assert "first due 2024-01-08 00:00, replay at 2024-01-02 06:00" in shown
+    # A first label, genuine: no AUC until a fraud is among them either.
+    view.add(topics.fraud_labels, encode_record(Label("tx-0", "fraud", "0", T0)), produced)
+    assert view.waiting_note("fraud") == "all 1 labelled so far are of one class"
+
+
+def test_text_quality_rolls_over_the_last_texts_and_alerts_are_counted_by_state() -> None:
+    settings = Settings()
+    topics = settings.topics
+    view = dashboard.RunView(settings)
+    produced = int(T0.timestamp() * 1000)
+    for i in range(dashboard.ROLLING_CLASSES * 2):
+        right = i < dashboard.ROLLING_CLASSES  # the second half all wrong: a drift
+        text = TextEvent(f"t-{i}", T0, "so glad", "test", label="joy")
+        view.add(topics.texts, encode_record(text), produced)
+        guess = "joy" if right else "fear"
+        p = Prediction(text.event_id, "emotion6", "emotion6-v1", T0, T0, predicted_class=guess)
+        view.add(topics.emotion_predictions, encode_record(p), produced)
+    assert view.quality["emotion6"].figures()["accuracy"] == 0.0
+    assert view.labelled["emotion6"] == 2 * dashboard.ROLLING_CLASSES
+    for state in ("started", "promoted"):
+        alert = DriftAlert(
+            f"emotion6-{state}", "emotion6", "concept", "challenger", "loss", 0.7, 0.3,
+            state, "info", T0, T0, "emotion6-v2", T0,
+        )  # fmt: skip
+        view.add(topics.drift_alerts, encode_record(alert), produced)
+    console = Console(width=200, record=True)
+    console.print(dashboard.render(view, {}, dashboard.Rates(), 2, 9))
+    shown = console.export_text()
+    assert "drift alerts: 1 promoted, 1 started" in shown and "accuracy 0.000" in shown

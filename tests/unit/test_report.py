@@ -36,8 +36,20 @@ def test_the_report_shows_quality_alerts_latency_and_dead_letters(
     assert summary["rows"]["dead_letters"] == 4 and "Dead letters (4)" in page
     assert 0.5 < summary["emotion6"]["accuracy"] <= 1.0  # the words give the label away
     assert 0.5 < summary["fraud"]["AUC ROC"] <= 1.0  # the amount gives fraud away
-    assert "Drift alerts (1)" in page and "bernstein" not in page  # listed by kind and subject
+    assert "Drift alerts (2)" in page and "bernstein" not in page  # listed by kind and subject
     assert 2000 <= summary["latency"]["p50_ms"] < 60_000
+    # Per slice of event time, as plotted: fraud slices hold enough frauds for an AUC.
+    slices = summary["fraud"]["slices"]
+    assert len(slices) >= 2 and sum(s["labelled_predictions"] for s in slices) == 1500
+    assert all(s["positives"] >= 30 and s["figures"]["AUC ROC"] > 0.5 for s in slices)
+    assert [s["from"] for s in slices] == sorted(s["from"] for s in slices)
+    texts = summary["emotion6"]["slices"]
+    assert len(texts) == 18 and texts[-1]["figures"]["accuracy"] > 0.9  # the words give it away
+    # The alert and the promotion, each on its task's plot.
+    assert [m["state"] for m in summary["fraud"]["markers"]] == ["started"]
+    promoted = summary["emotion6"]["markers"]
+    assert [(m["state"], m["model_version"]) for m in promoted] == [("promoted", "emotion6-v3")]
+    assert summary["latency"]["over_time"][0]["predictions"] > 0
     for name in (
         "quality-fraud.png",
         "pr-fraud.png",

@@ -131,6 +131,14 @@ def _fraud_history(settings: Settings, plan: BootstrapPlan) -> tuple[FraudHistor
             if plan.fraud == "handbook"
             else Path(plan.fraud)
         )
+        if not path.is_file():
+            raise ConfigurationError(f"{path}: no such file (--fraud names a file or a source)")
+        cache = PassCache.for_file(
+            plan.cache_dir, path, plan.key(), settings.snapshot_every_examples
+        )
+        cached = cache.load() if cache is not None else None
+        if cached is not None:
+            return cached
         logger.info("bootstrap: reading %s", path)
         frame = load_table(path, plan.columns)
         table, span = fraud_table_records(frame, plan.columns, plan.until, bad)

@@ -26,6 +26,8 @@ from sklearn.metrics import (
 from streamml.report.lake import LakeTables
 
 MAX_BUCKETS = 20
+MIN_POSITIVES = 30
+"""Frauds a slice of a binary task holds at least: fewer make its AUC a coin toss."""
 NO_PREDICTION = "(none)"
 """The class shown for texts scored before the task had a model."""
 MAX_LATENCY_SECONDS = 86_400.0
@@ -68,10 +70,23 @@ def outcomes(tables: LakeTables) -> list[Outcomes]:
     return found
 
 
-def _buckets(frame: pd.DataFrame) -> list[pd.DataFrame]:
-    """Consecutive slices of equal count in event-time order."""
+@dataclass(frozen=True, slots=True)
+class QualityFigures:
+    """A task's quality overall and per slice of event time, and the drift alerts and
+    promotions marked on its plot (times as ISO strings, for ``report.json``)."""
+
+    overall: dict[str, float]
+    slices: list[dict[str, Any]]
+    markers: list[dict[str, Any]]
+
+
+def _buckets(frame: pd.DataFrame, binary: bool) -> list[pd.DataFrame]:
+    """Consecutive slices of equal count in event-time order (for a binary task, each
+    with about :data:`MIN_POSITIVES` positives or more)."""
     ordered = frame.sort_values("event_time").reset_index(drop=True)
     n = min(MAX_BUCKETS, max(1, len(ordered) // 50))
+    if binary:
+        n = min(n, max(1, int(ordered["y"].sum()) // MIN_POSITIVES))
     edges = np.linspace(0, len(ordered), n + 1).astype(int)
     return [ordered.iloc[a:b] for a, b in pairwise(edges) if b > a]
 
@@ -91,23 +106,25 @@ def _quality(o: Outcomes, part: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def quality_figure(o: Outcomes, alerts: pd.DataFrame, path: Path) -> dict[str, float]:
+def quality_figure(o: Outcomes, alerts: pd.DataFrame, path: Path) -> QualityFigures:
     """Quality per slice of event time, with this task's drift alerts and promotions."""
-    parts = _buckets(o.frame)
-    rows = [(part["event_time"].iloc[len(part) // 2], _quality(o, part)) for part in parts]
+    parts = _buckets(o.frame, o.binary)
+    slices = [_slice(o, part) for part in parts]
+    markers = _markers(o.task, alerts)
     fig, ax = plt.subplots(figsize=(9, 4))
-    for name in rows[0][1]:
-        ax.plot([t for t, _ in rows], [q[name] for _, q in rows], marker="o", label=name)
-    mine = alerts[alerts["task"] == o.task] if len(alerts) else alerts
-    for _, alert in mine.iterrows():
-        promoted = alert["state"] == "promoted"
-        if alert["state"] == "started" or promoted:
-            ax.axvline(
-                alert["window_end_time"],
-                color="green" if promoted else "red",
-                linestyle="--" if promoted else ":",
-                alpha=0.7,
-            )
+    middles: list[Any] = [part["event_time"].iloc[len(part) // 2] for part in parts]
+    for name in slices[0]["figures"]:
+        values = [s["figures"][name] for s in slices]
+        ax.plot(middles, values, marker="o", label=name)
+    for marker in markers:
+        promoted = marker["state"] == "promoted"
+        when: Any = pd.Timestamp(marker["time"])
+        ax.axvline(
+            when,
+            color="green" if promoted else "red",
+            linestyle="--" if promoted else ":",
+            alpha=0.7,
+        )
     ax.set_title(f"{o.task}: quality over event time (red: drift alert, green: promotion)")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("event time")
@@ -116,11 +133,42 @@ def quality_figure(o: Outcomes, alerts: pd.DataFrame, path: Path) -> dict[str, f
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
-    return _quality(o, o.frame)
+    return QualityFigures(_quality(o, o.frame), slices, markers)
+
+
+def _slice(o: Outcomes, part: pd.DataFrame) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "from": part["event_time"].iloc[0].isoformat(),
+        "to": part["event_time"].iloc[-1].isoformat(),
+        "middle": part["event_time"].iloc[len(part) // 2].isoformat(),
+        "labelled_predictions": len(part),
+        "figures": _quality(o, part),
+    }
+    if o.binary:
+        found["positives"] = int(part["y"].sum())
+    return found
+
+
+def _markers(task: str, alerts: pd.DataFrame) -> list[dict[str, Any]]:
+    """The task's started drift episodes and promotions, in time order."""
+    if not len(alerts):
+        return []
+    mine = alerts[(alerts["task"] == task) & alerts["state"].isin(["started", "promoted"])]
+    return [
+        {
+            "state": str(a["state"]),
+            "kind": str(a["kind"]),
+            "subject": str(a["subject"]),
+            "time": a["window_end_time"].isoformat(),
+            "model_version": str(a["model_version"]),
+        }
+        for _, a in mine.sort_values("window_end_time").iterrows()
+    ]
 
 
 def latencies(tables: LakeTables) -> pd.Series:
-    """Seconds from each source record's Kafka timestamp to its prediction."""
+    """Seconds from each source record's Kafka timestamp to its prediction, indexed by
+    the prediction's processing time."""
     pairs = [
         (tables.fraud_predictions, tables.transactions),
         (tables.emotion_predictions, tables.texts),
@@ -131,35 +179,67 @@ def latencies(tables: LakeTables) -> pd.Series:
             joined = predictions[["event_id", "processed_time"]].merge(
                 sources[["event_id", "kafka_timestamp"]].drop_duplicates("event_id"), on="event_id"
             )
-            found.append((joined["processed_time"] - joined["kafka_timestamp"]).dt.total_seconds())
+            seconds = (joined["processed_time"] - joined["kafka_timestamp"]).dt.total_seconds()
+            found.append(pd.Series(seconds.to_numpy(), index=joined["processed_time"]))
     if not found:
         return pd.Series(dtype=float)
-    seconds = pd.concat(found)
+    seconds = pd.concat(found).sort_index()
     return seconds[(seconds >= 0) & (seconds <= MAX_LATENCY_SECONDS)]
 
 
-def latency_figure(tables: LakeTables, path: Path) -> dict[str, float]:
+def latency_figure(tables: LakeTables, path: Path) -> dict[str, Any]:
+    """The distribution of latencies, and their p50 / p99 over processing time: a queue
+    that builds up (a rate the machine does not hold, a slow start) shows apart from
+    the steady state there."""
     seconds = latencies(tables)
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    figures: dict[str, float] = {}
+    fig, (spread, course) = plt.subplots(1, 2, figsize=(11, 3.8))
+    figures: dict[str, Any] = {}
     if len(seconds):
         figures = {
             "p50_ms": float(seconds.quantile(0.5) * 1000),
             "p99_ms": float(seconds.quantile(0.99) * 1000),
             "max_ms": float(seconds.max() * 1000),
+            "over_time": _latency_course(seconds),
         }
-        ax.hist(seconds * 1000, bins=50, color="steelblue")
-        ax.set_title(
+        spread.hist(seconds * 1000, bins=50, color="steelblue")
+        spread.set_title(
             f"event to prediction: p50 {figures['p50_ms']:.0f} ms, "
-            f"p99 {figures['p99_ms']:.0f} ms ({len(seconds)} predictions)"
+            f"p99 {figures['p99_ms']:.0f} ms ({len(seconds)} predictions)",
+            fontsize=10,
         )
-        ax.set_xlabel("milliseconds from the source record's Kafka timestamp")
+        spread.set_xlabel("ms from the source record's Kafka timestamp")
+        times: list[Any] = [pd.Timestamp(row["at"]) for row in figures["over_time"]]
+        for name in ("p50_ms", "p99_ms"):
+            course.plot(times, [row[name] for row in figures["over_time"]], label=name[:3])
+        course.set_yscale("log")
+        course.set_title("over the run", fontsize=10)
+        course.set_ylabel("ms")
+        course.legend()
+        fig.autofmt_xdate()
     else:
-        ax.set_title("no latency: no source record with a wall-clock Kafka timestamp")
+        spread.set_title("no latency: no source record with a wall-clock Kafka timestamp")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return figures
+
+
+def _latency_course(seconds: pd.Series) -> list[dict[str, Any]]:
+    """p50 and p99 per slice of processing time (about 30 slices)."""
+    index = pd.DatetimeIndex(seconds.index)
+    step = max(1, int((index.max() - index.min()).total_seconds() / 30))
+    found = []
+    for at, part in seconds.groupby(index.floor(f"{step}s")):
+        when: Any = at
+        found.append(
+            {
+                "at": when.isoformat(),
+                "predictions": len(part),
+                "p50_ms": float(part.quantile(0.5) * 1000),
+                "p99_ms": float(part.quantile(0.99) * 1000),
+            }
+        )
+    return found
 
 
 def throughput_figure(tables: LakeTables, path: Path) -> dict[str, float]:

@@ -32,25 +32,8 @@ def write_report(store: ObjectStore, topics: Topics, out: Path) -> Path:
     summary: dict[str, Any] = {"lake": store.url, "files": tables.files, "rows": _rows(tables)}
     sections = []
     for o in figures.outcomes(tables):
-        name = f"quality-{o.task}.png"
-        summary[o.task] = figures.quality_figure(o, tables.drift_alerts, out / name)
-        summary[o.task]["labelled_predictions"] = len(o.frame)
-        extra = ""
-        if o.binary:
-            pr = figures.precision_recall_figure(o, out / f"pr-{o.task}.png")
-            summary[o.task].update(pr)
-            extra = _image(f"pr-{o.task}.png", f"{o.task} precision/recall")
-        else:
-            figures.confusion_figure(o, out / f"confusion-{o.task}.png")
-            extra = _image(f"confusion-{o.task}.png", f"{o.task} confusion matrix")
-        figures_line = ", ".join(
-            f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3f}" for k, v in summary[o.task].items()
-        )
-        sections.append(
-            f"<h2>{html.escape(o.task)}</h2><p>{html.escape(figures_line)}</p>"
-            + _image(name, f"{o.task} quality over time")
-            + extra
-        )
+        summary[o.task], section = _task(o, tables, out)
+        sections.append(section)
     summary["latency"] = figures.latency_figure(tables, out / "latency.png")
     summary["throughput"] = figures.throughput_figure(tables, out / "throughput.png")
     sections.append(
@@ -64,6 +47,39 @@ def write_report(store: ObjectStore, topics: Topics, out: Path) -> Path:
     page = out / "index.html"
     page.write_text(_page(summary, sections), encoding="utf-8")
     return page
+
+
+def _task(o: figures.Outcomes, tables: LakeTables, out: Path) -> tuple[dict[str, Any], str]:
+    """One task's figures (for ``report.json``) and its section of the page."""
+    name = f"quality-{o.task}.png"
+    quality = figures.quality_figure(o, tables.drift_alerts, out / name)
+    found: dict[str, Any] = {**quality.overall, "labelled_predictions": len(o.frame)}
+    if o.binary:
+        found.update(figures.precision_recall_figure(o, out / f"pr-{o.task}.png"))
+        extra = _image(f"pr-{o.task}.png", f"{o.task} precision/recall")
+    else:
+        figures.confusion_figure(o, out / f"confusion-{o.task}.png")
+        extra = _image(f"confusion-{o.task}.png", f"{o.task} confusion matrix")
+    line = ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3f}" for k, v in found.items())
+    found.update(slices=quality.slices, markers=quality.markers)
+    section = (
+        f"<h2>{html.escape(o.task)}</h2><p>{html.escape(line)}</p>{_span(quality.slices)}"
+        + _image(name, f"{o.task} quality over time")
+        + extra
+    )
+    return found, section
+
+
+def _span(slices: list[dict[str, Any]]) -> str:
+    """Which predictions the quality covers: late labels leave the last ones out."""
+    if not slices:
+        return ""
+    first, last = slices[0]["from"][:16], slices[-1]["to"][:16]
+    return (
+        f"<p>Labelled predictions of events from {html.escape(first)} to {html.escape(last)} "
+        f"(UTC), in {len(slices)} slices of equal count; events after them await their "
+        "labels.</p>"
+    )
 
 
 def _rows(tables: LakeTables) -> dict[str, int]:
