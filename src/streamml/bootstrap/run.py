@@ -88,16 +88,19 @@ def run_bootstrap(settings: Settings, plan: BootstrapPlan) -> dict[str, Any]:
     began = time.monotonic()
     report: dict[str, Any] = {"until": plan.until.isoformat(), "app_id": settings.app_id}
     snapshots: list[Snapshot] = []
+    history: FraudHistory | None = None
     if plan.fraud != "none":
         history, bad = _fraud_history(settings, plan)
         report["fraud"] = _fraud_report(history, bad, plan)
         snapshots.append(_fraud_snapshot(history, plan, report["fraud"]))
-        if plan.write:
-            report["fraud"]["state"] = _write_fraud_state(settings, history)
     if plan.texts != "none":
         texts = _text_history(settings, plan)
         report["texts"] = _text_report(texts, plan)
         snapshots.extend(_text_snapshots(texts, plan))
+    # Everything is read and learned before anything is written: a bad source stops the
+    # command with the deployment untouched.
+    if plan.write and history is not None:
+        report["fraud"]["state"] = _write_fraud_state(settings, history)
     if plan.write:
         newest = newest_versions(settings, [s.task for s in snapshots])
         served = [publish_snapshot(settings, s, newest.get(s.task)) for s in snapshots]
