@@ -29,7 +29,9 @@ from streamml.internal import Example
 from streamml.lakefiles import lake_rows
 from streamml.produce import replay
 from streamml.records import Label, Prediction, Transaction
+from streamml.registry import ModelRegistry
 from streamml.settings import Settings
+from streamml.store import open_store
 from tests.containers import S3Endpoint
 from tests.integration.test_fraud_worker import offline_features, settled
 from tests.integration.test_lake_sink import lake_env, lake_settings
@@ -45,6 +47,7 @@ pytestmark = pytest.mark.integration
 CUTOFF = datetime(2018, 4, 8, tzinfo=UTC)
 END = datetime(2018, 4, 11, tzinfo=UTC)
 DELAY_DAYS = 1.0
+KEY = b"streamml-development-key"  # Settings' default signing key
 
 
 def bootstrap(settings: Settings, tmp_path: Path, *args: str, **env: str) -> dict[str, Any]:
@@ -67,15 +70,22 @@ def test_bootstrapped_scorer_continues_history_exactly(
     settings = settings_factory()
     ensure_topics(settings)
     until = ["--until", CUTOFF.isoformat(), "--label-delay-days", str(DELAY_DAYS)]
-    first = bootstrap(settings, tmp_path, *until, "--texts", "emotion6")
+    lake = {"STREAMML_LAKE_URL": f"file://{tmp_path}/lake"}
+    first = bootstrap(settings, tmp_path, *until, "--texts", "emotion6", **lake)
     fraud = first["fraud"]
     assert isinstance(fraud, dict)
     assert fraud["bad_rows"] == {} and fraud["examples_learned"] > 50_000
     assert sum(fraud["state"]["records"].values()) == fraud["cards"] + fraud["terminals"]
     assert first["snapshots"] == {"fraud": "fraud-v1", "emotion6": "emotion6-v1"}
     # A second run leaves the same state and publishes nothing new.
-    again = bootstrap(settings, tmp_path, *until, "--texts", "emotion6")
+    again = bootstrap(settings, tmp_path, *until, "--texts", "emotion6", **lake)
     assert again["snapshots"] == first["snapshots"]
+    # The registry holds the same version, with what it learned from and its figures.
+    registry = ModelRegistry(open_store(lake["STREAMML_LAKE_URL"]), KEY)
+    assert registry.versions("fraud") == [1]
+    meta = registry.meta("fraud", 1)
+    assert meta["provenance"]["first_event"].startswith("2018-04-01")
+    assert meta["provenance"]["rows"] == fraud["rows"] and "roc_auc" in meta["metrics"]
     served = latest_snapshots(settings)
     assert (
         served["fraud"].version == 1 and served["fraud"].provenance["until"] == CUTOFF.isoformat()
