@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from streamml.bootstrap.history import FraudColumns
-from streamml.bootstrap.run import FRAUD_SOURCES, TEXT_SOURCES, BootstrapPlan, run_bootstrap
+from streamml.bootstrap.run import FRAUD_SOURCES, BootstrapPlan, run_bootstrap
+from streamml.bootstrap.texts import TEXT_SOURCES
 from streamml.replay_cli import parse_when
 from streamml.settings import Settings
 

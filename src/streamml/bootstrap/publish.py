@@ -149,6 +149,12 @@ def fingerprint(snapshot: Snapshot, provenance: Mapping[str, Any]) -> str:
     return digest.hexdigest()[:32]
 
 
+def fingerprinted(snapshot: Snapshot, provenance: dict[str, Any]) -> Snapshot:
+    """``snapshot`` carrying ``provenance`` and its fingerprint."""
+    provenance = {**provenance, "fingerprint": fingerprint(snapshot, provenance)}
+    return dataclasses.replace(snapshot, provenance=provenance)
+
+
 def newest_versions(settings: Settings, tasks: Iterable[str]) -> dict[str, Snapshot]:
     """The newest snapshot of each task on the topic or in the registry."""
     tasks = list(tasks)

@@ -10,7 +10,6 @@ the same state (ADR 0018).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import time
@@ -22,32 +21,29 @@ from pathlib import Path
 from typing import Any
 
 from streamml.bootstrap.cache import PassCache
-from streamml.bootstrap.emotion import TextHistory, learn_text_history
 from streamml.bootstrap.fraud import FraudHistory, learn_fraud_history
 from streamml.bootstrap.history import FraudColumns, TableSpan, fraud_table_records, load_table
 from streamml.bootstrap.learner import ProcessLearner
 from streamml.bootstrap.publish import (
-    fingerprint,
+    fingerprinted,
     newest_versions,
     publish_snapshot,
     refuse_live_group,
     topic_partitions,
     write_state,
 )
+from streamml.bootstrap.texts import text_history, text_report, text_snapshots
 from streamml.datasets import ReplayRecord
 from streamml.datasets._common import require_file
 from streamml.datasets.fraud_handbook import FILE_NAME
 from streamml.errors import ConfigurationError
-from streamml.models.emotion import emotion_model
 from streamml.models.fraud import fraud_model
-from streamml.records import Label, TextEvent
 from streamml.settings import Settings
 from streamml.snapshots import Snapshot, take
 
 logger = logging.getLogger(__name__)
 
 FRAUD_SOURCES = ("handbook", "lake", "none")
-TEXT_SOURCES = ("emotion6", "crowdflower", "lake", "none")
 STALE_AFTER = timedelta(days=1)
 """A cut-off this long after the history's last event is refused: the state would
 claim nothing happened in between."""
@@ -94,9 +90,9 @@ def run_bootstrap(settings: Settings, plan: BootstrapPlan) -> dict[str, Any]:
         report["fraud"] = _fraud_report(history, bad, plan)
         snapshots.append(_fraud_snapshot(history, plan, report["fraud"]))
     if plan.texts != "none":
-        texts = _text_history(settings, plan)
-        report["texts"] = _text_report(texts, plan)
-        snapshots.extend(_text_snapshots(texts, plan))
+        texts = text_history(settings, plan.texts, plan.until)
+        report["texts"] = text_report(texts, plan.texts)
+        snapshots.extend(text_snapshots(texts, plan.texts, plan.until))
     # Everything is read and learned before anything is written: a bad source stops the
     # command with the deployment untouched.
     if plan.write and history is not None:
@@ -223,12 +219,7 @@ def _fraud_snapshot(
     snapshot = take(
         "fraud", 0, history.learned, history.model, history.metrics(), provenance=provenance
     )
-    return _fingerprinted(snapshot, provenance)
-
-
-def _fingerprinted(snapshot: Snapshot, provenance: dict[str, Any]) -> Snapshot:
-    provenance = {**provenance, "fingerprint": fingerprint(snapshot, provenance)}
-    return dataclasses.replace(snapshot, provenance=provenance)
+    return fingerprinted(snapshot, provenance)
 
 
 def _state_rows(history: FraudHistory) -> dict[str, Iterable[tuple[str, bytes]]]:
@@ -256,65 +247,3 @@ def _write_fraud_state(settings: Settings, history: FraudHistory) -> dict[str, A
     written = write_state(settings, _state_rows(history))
     logger.info("bootstrap: feature state written: %s", written.records)
     return {"records": written.records, "partitions": written.partitions}
-
-
-# -- texts ---------------------------------------------------------------------------------
-
-
-def _text_history(settings: Settings, plan: BootstrapPlan) -> TextHistory:
-    bad: Counter[str] = Counter()
-    records: Iterator[TextEvent | Label]
-    if plan.texts == "lake":
-        from streamml.bootstrap.lake import LakeHistory
-
-        lake = LakeHistory(settings.lake(), settings.topics)
-        lake.require(["texts"])
-        records = iter(lake.texts(plan.until, bad))
-    elif plan.texts in ("emotion6", "crowdflower"):
-        from streamml.evaluate.emotion import load_corpus
-
-        # Files carry no times: their history is what an evaluation streams (emotion6's
-        # train and val splits, CrowdFlower's first 80 % by tweet id), never its test.
-        records = iter(load_corpus(plan.texts, settings.data_dir).stream)
-    else:
-        raise ConfigurationError(f"--texts {plan.texts!r}: choose one of {', '.join(TEXT_SOURCES)}")
-    history = learn_text_history(
-        records, settings.emotion_tasks, settings.emotion_default_taxonomy, emotion_model
-    )
-    history.skipped.update(bad)
-    if not history.trainers:
-        raise ConfigurationError(f"no labelled text of a configured task in {plan.texts}")
-    return history
-
-
-def _text_report(history: TextHistory, plan: BootstrapPlan) -> dict[str, Any]:
-    return {
-        "source": plan.texts,
-        "rows": history.rows,
-        "texts": history.texts,
-        "labels": history.labels,
-        "bad_rows": dict(sorted(history.skipped.items())),
-        "tasks": {
-            task: {
-                "examples": t.examples,
-                "metrics": {k: round(float(m.get()), 4) for k, m in t.measures.items()},
-            }
-            for task, t in sorted(history.trainers.items())
-        },
-    }
-
-
-def _text_snapshots(history: TextHistory, plan: BootstrapPlan) -> list[Snapshot]:
-    found = []
-    for task, trainer in sorted(history.trainers.items()):
-        provenance = {
-            "kind": "bootstrap",
-            "source": plan.texts,
-            "until": plan.until.isoformat() if plan.texts == "lake" else None,
-            "rows": history.rows,
-            "examples": trainer.examples,
-        }
-        measured = {k: float(m.get()) for k, m in trainer.measures.items()}
-        snapshot = take(task, 0, trainer.examples, trainer.model, measured, provenance=provenance)
-        found.append(_fingerprinted(snapshot, provenance))
-    return found
